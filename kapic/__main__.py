@@ -1,0 +1,7 @@
+"""``python -m kapic``."""
+
+import sys
+
+from kapic.cli import main
+
+sys.exit(main())

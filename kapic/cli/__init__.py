@@ -1,0 +1,74 @@
+"""The ``kapic`` command line: ``main(argv) -> int``.
+
+Each command lives in its own module with an ``add_parser(subparsers)`` function that adds a
+sub-parser and sets ``func`` (``Callable[[argparse.Namespace], int]``) as its default. Data goes
+to stdout, diagnostics to stderr; every :class:`~kapic.errors.KapicError` becomes one line on
+stderr and its exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import cast
+
+from kapic.errors import ExitCode, KapicError
+
+__all__ = ["main"]
+
+#: Command modules, in the order ``kapic --help`` lists them.
+COMMAND_MODULES = ("compare", "boot", "madt", "plugins")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(ExitCode.USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kapic", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "-p",
+        dest="plugin_options",
+        action="append",
+        default=[],
+        metavar="no:NAME",
+        help="block a plugin by name (as pytest's -p no:NAME)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"kapic.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"kapic.cli.{name}":
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else int(ExitCode.USAGE)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return int(ExitCode.USAGE)
+    try:
+        return int(cast(Callable[[argparse.Namespace], int], func)(args))
+    except KapicError as exc:
+        print(f"kapic: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except BrokenPipeError:
+        return int(ExitCode.OK)
+    except KeyboardInterrupt:
+        print("kapic: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,96 @@
+"""kapic's error types and the command line's exit codes.
+
+One base error, :class:`KapicError`; every error kapic raises on purpose is one of its
+subclasses and carries enough context (file, offset, field, plugin) to be printed as a single
+line by the command line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+__all__ = [
+    "ConfigError",
+    "ExitCode",
+    "InputError",
+    "KapicError",
+    "MadtError",
+    "PluginError",
+    "SimulationError",
+]
+
+
+class ExitCode(enum.IntEnum):
+    """Exit status of the ``kapic`` command."""
+
+    OK = 0
+    #: A CPU failed to come up, or the input (a table, a file) was invalid.
+    FAILED = 1
+    #: The command line was wrong.
+    USAGE = 2
+    #: The simulated boot never finished; the watchdog stopped it.
+    HUNG = 3
+    #: A plugin failed to load or misbehaved.
+    PLUGIN = 4
+
+
+class KapicError(Exception):
+    """Base of every error kapic raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+
+class InputError(KapicError):
+    """Bad input data: names the source, the byte offset and the field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        offset: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message: Final = message
+        self.source: Final = source
+        self.offset: Final = offset
+        self.field: Final = field
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where: list[str] = []
+        if self.source is not None:
+            where.append(self.source)
+        if self.offset is not None:
+            where.append(f"offset {self.offset} (0x{self.offset:x})")
+        if self.field is not None:
+            where.append(f"field {self.field}")
+        prefix = ": ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class MadtError(InputError):
+    """A MADT that cannot be decoded, or a description that cannot be built."""
+
+
+class ConfigError(KapicError):
+    """An unknown or malformed kernel configuration, platform or option value."""
+
+    exit_code = ExitCode.USAGE
+
+
+class PluginError(KapicError):
+    """A plugin failed to import, has a wrong hook signature, or raised inside a hook."""
+
+    exit_code = ExitCode.PLUGIN
+
+    def __init__(self, message: str, *, plugin: str, distribution: str | None = None) -> None:
+        self.plugin: Final = plugin
+        self.distribution: Final = distribution
+        dist = f" (distribution {distribution})" if distribution else ""
+        super().__init__(f"plugin {plugin!r}{dist}: {message}")
+
+
+class SimulationError(KapicError):
+    """The simulation itself was asked to do something impossible."""

@@ -1,0 +1,331 @@
+"""Discrete-event engine on an integer-nanosecond clock (SimPy-style, state in one object).
+
+A *process* is a generator. What it yields tells the engine when to resume it:
+
+* an ``int`` ``n`` — resume ``n`` ns later (``udelay``/``ndelay``);
+* :data:`RELAX` — one ``cpu_relax()`` iteration of a spin loop (see below);
+* a :class:`Wait` — resume when its :class:`Signal` fires or its timeout passes; the value
+  sent back is ``True`` when the signal fired, ``False`` on timeout.
+
+Spin loops are written the way the kernel writes them::
+
+    while mem.read_once_u16(cmd):
+        yield RELAX
+
+and still cost O(1) events per change of the word: every read through :mod:`kapic.hw.memory`
+is recorded against the running process. When two consecutive ``cpu_relax()`` calls see the
+same reads (same addresses, same values) and the same generator locals, the loop is at a fixed
+point: every further iteration would be identical until a word it read changes. The engine then
+parks the process on those words and resumes it on the first iteration boundary after one of
+them is written. A loop whose locals change (``--wake_tries_left``) is never compressed, so a
+bounded poll runs its iterations faithfully.
+
+The cost of a run follows the number of events, not simulated time.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Generator, Iterable
+from typing import Any, Final, TypeAlias
+
+__all__ = ["RELAX", "Engine", "Process", "ProcessGen", "Relax", "Signal", "Wait"]
+
+
+class Relax:
+    """The yield value of ``cpu_relax()``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "RELAX"
+
+
+RELAX: Final = Relax()
+
+ProcessGen: TypeAlias = Generator[Any, Any, Any]
+
+
+class Signal:
+    """A level-triggered flag processes can wait on (a completion, a sync state)."""
+
+    __slots__ = ("_engine", "_waiters", "fired", "name", "value")
+
+    def __init__(self, engine: Engine, name: str = "") -> None:
+        self._engine = engine
+        self._waiters: list[Process] = []
+        self.fired = False
+        self.name = name
+        self.value: object = None
+
+    def fire(self, value: object = None) -> None:
+        if self.fired:
+            return
+        self.fired = True
+        self.value = value
+        waiters, self._waiters = self._waiters, []
+        for proc in waiters:
+            self._engine._wake_waiter(proc, True)
+
+
+class Wait:
+    """Yield to wait for ``signal`` at most ``timeout`` ns (``None``: forever)."""
+
+    __slots__ = ("signal", "timeout")
+
+    def __init__(self, signal: Signal, timeout: int | None = None) -> None:
+        self.signal = signal
+        self.timeout = timeout
+
+
+class Process:
+    """A running generator with its spin-loop bookkeeping."""
+
+    __slots__ = (
+        "_token",
+        "alive",
+        "error",
+        "gen",
+        "name",
+        "reads",
+        "relax_ns",
+        "result",
+        "spin_key",
+        "spin_reads",
+        "spin_start",
+        "wait_signal",
+        "watching",
+    )
+
+    def __init__(self, gen: ProcessGen, name: str, relax_ns: int) -> None:
+        self.gen = gen
+        self.name = name
+        self.relax_ns = relax_ns
+        self.alive = True
+        self.result: object = None
+        self.error: BaseException | None = None
+        self.reads: list[tuple[int, int, int]] = []
+        self.spin_key: object = None
+        self.spin_reads: list[tuple[int, int, int]] | None = None
+        self.spin_start = 0
+        self.watching: tuple[int, ...] = ()
+        self.wait_signal: Signal | None = None
+        self._token = 0
+
+
+def _frame_state(gen: ProcessGen) -> tuple[object, ...]:
+    """Locals of every frame in a ``yield from`` chain (what a spin iteration may change)."""
+    state: list[object] = []
+    g: Any = gen
+    while g is not None:
+        frame = getattr(g, "gi_frame", None)
+        if frame is None:
+            break
+        state.append(tuple(sorted((k, v) for k, v in frame.f_locals.items() if _plain(v))))
+        g = getattr(g, "gi_yieldfrom", None)
+    return tuple(state)
+
+
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
+
+
+def _plain(value: object) -> bool:
+    return type(value) in _PLAIN
+
+
+class Engine:
+    """The event loop: a heap of ``(time, seq, callback, arg)``."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self._heap: list[tuple[int, int, Callable[[Any], None], Any]] = []
+        self._seq = 0
+        self.events = 0
+        self.current: Process | None = None
+        #: address -> processes parked on a spin that read it
+        self._watchers: dict[int, list[Process]] = {}
+        self._stopped = False
+        self.failures: list[tuple[str, BaseException]] = []
+        #: (lo, hi, callback(addr, size)) called when bytes in [lo, hi) become visible
+        self._write_hooks: list[tuple[int, int, Callable[[int, int], None]]] = []
+
+    def on_write(self, lo: int, hi: int, callback: Callable[[int, int], None]) -> None:
+        """Call ``callback(addr, size)`` after every visible write overlapping ``[lo, hi)``.
+
+        For device and firmware models that react to memory (a mailbox poller standing for
+        many parked CPUs at once) without being a process each.
+        """
+        self._write_hooks.append((lo, hi, callback))
+
+    # -- scheduling -------------------------------------------------------------------------
+    def schedule(self, delay: int, fn: Callable[[Any], None], arg: Any = None) -> None:
+        if delay < 0:
+            raise ValueError(f"negative delay {delay}")
+        self._seq += 1
+        heapq.heappush(self._heap, (self.now + delay, self._seq, fn, arg))
+
+    def process(self, gen: ProcessGen, name: str, *, relax_ns: int = 100, delay: int = 0) -> Process:
+        """Start ``gen`` as a process ``delay`` ns from now."""
+        proc = Process(gen, name, relax_ns)
+        self.schedule(delay, self._resume_token, (proc, proc._token, None))
+        return proc
+
+    def signal(self, name: str = "") -> Signal:
+        return Signal(self, name)
+
+    def stop(self) -> None:
+        """Stop :meth:`run` after the current event."""
+        self._stopped = True
+
+    def run(self, until: int | None = None, max_events: int | None = None) -> None:
+        """Run events in time order until none is left, :meth:`stop`, ``until`` ns, or
+        ``max_events`` events in all have run."""
+        heap = self._heap
+        pop = heapq.heappop
+        self._stopped = False
+        limit = max_events if max_events is not None else -1
+        while heap and not self._stopped and self.events != limit:
+            t, _seq, fn, arg = heap[0]
+            if until is not None and t > until:
+                self.now = until
+                return
+            pop(heap)
+            self.now = t
+            self.events += 1
+            fn(arg)
+        if until is not None and not heap and self.now < until:
+            self.now = until
+
+    # -- processes --------------------------------------------------------------------------
+    def _resume_token(self, arg: tuple[Process, int, object]) -> None:
+        proc, token, value = arg
+        if proc.alive and token == proc._token:
+            self._step(proc, value)
+
+    def _step(self, proc: Process, value: object) -> None:
+        proc._token += 1
+        proc.reads = []
+        self.current = proc
+        try:
+            command = proc.gen.send(value)
+        except StopIteration as stop:
+            proc.alive = False
+            proc.result = stop.value
+            return
+        except Exception as exc:  # a misbehaving model: reported, the simulation goes on
+            proc.alive = False
+            proc.error = exc
+            self.failures.append((proc.name, exc))
+            return
+        finally:
+            self.current = None
+        self._dispatch(proc, command)
+
+    def _dispatch(self, proc: Process, command: object) -> None:
+        token = proc._token
+        if type(command) is int:
+            proc.spin_key = proc.spin_reads = None
+            self.schedule(command, self._resume_token, (proc, token, None))
+        elif command is RELAX:
+            self._relax(proc, token)
+        elif isinstance(command, Wait):
+            proc.spin_key = proc.spin_reads = None
+            sig = command.signal
+            if sig.fired:
+                self.schedule(0, self._resume_token, (proc, token, True))
+                return
+            proc.wait_signal = sig
+            sig._waiters.append(proc)
+            if command.timeout is not None:
+                self.schedule(command.timeout, self._wait_timeout, (proc, token))
+        else:
+            exc = TypeError(f"process {proc.name} yielded {command!r}")
+            proc.alive = False
+            proc.error = exc
+            self.failures.append((proc.name, exc))
+
+    def _wait_timeout(self, arg: tuple[Process, int]) -> None:
+        proc, token = arg
+        if proc.alive and token == proc._token and proc.wait_signal is not None:
+            sig = proc.wait_signal
+            proc.wait_signal = None
+            if proc in sig._waiters:
+                sig._waiters.remove(proc)
+            self._step(proc, False)
+
+    def _wake_waiter(self, proc: Process, value: bool) -> None:
+        proc.wait_signal = None
+        self.schedule(0, self._resume_token, (proc, proc._token, value))
+
+    def _relax(self, proc: Process, token: int) -> None:
+        reads = proc.reads
+        if reads and reads == proc.spin_reads:
+            # Same reads as the last iteration: compare the loop's locals too.
+            state = _frame_state(proc.gen)
+            if state == proc.spin_key:
+                # Fixed point: park on the words the loop reads.
+                addrs = tuple(sorted({addr for addr, _size, _value in reads}))
+                proc.watching = addrs
+                for addr in addrs:
+                    self._watchers.setdefault(addr, []).append(proc)
+                return
+            proc.spin_key = state
+        else:
+            if proc.spin_reads is None:
+                proc.spin_start = self.now
+            proc.spin_reads = reads if reads else None
+            proc.spin_key = None
+        self.schedule(proc.relax_ns, self._resume_token, (proc, token, None))
+
+    def notify_write(self, addr: int, size: int) -> None:
+        """Called by memory when ``size`` bytes at ``addr`` become visible to other CPUs."""
+        for lo, hi, callback in self._write_hooks:
+            if addr < hi and lo < addr + size:
+                callback(addr, size)
+        if not self._watchers:
+            return
+        woken: list[Process] = []
+        for a in range(addr, addr + size):
+            procs = self._watchers.get(a)
+            if procs:
+                woken.extend(procs)
+        for proc in dict.fromkeys(woken):
+            self._unwatch(proc)
+            elapsed = self.now - proc.spin_start
+            period = proc.relax_ns
+            delay = (-elapsed) % period if period else 0
+            # The loop read the old value up to now; it sees the new one on its next read.
+            proc.spin_key = None
+            proc.spin_reads = None
+            self.schedule(delay, self._resume_token, (proc, proc._token, None))
+
+    def _unwatch(self, proc: Process) -> None:
+        for a in proc.watching:
+            procs = self._watchers.get(a)
+            if procs is not None:
+                try:
+                    procs.remove(proc)
+                except ValueError:
+                    pass
+                if not procs:
+                    del self._watchers[a]
+        proc.watching = ()
+
+    def record_read(self, addr: int, size: int, value: int) -> None:
+        proc = self.current
+        if proc is not None:
+            proc.reads.append((addr, size, value))
+
+    def kill(self, proc: Process) -> None:
+        """End a process (its CPU was reset); any pending resume is dropped."""
+        self._unwatch(proc)
+        sig = proc.wait_signal
+        if sig is not None and proc in sig._waiters:
+            sig._waiters.remove(proc)
+        proc.alive = False
+        proc._token += 1
+        proc.gen.close()
+
+    def parked(self, procs: Iterable[Process]) -> list[Process]:
+        """The processes among ``procs`` still alive (spinning, waiting) after a run."""
+        return [p for p in procs if p.alive]
