@@ -1,0 +1,121 @@
+"""Common part of the typed MADT subtables: header, length rule, extra bytes, MPS INTI flags.
+
+Mirrors include/acpi/actbl2.h ``struct acpi_subtable_header`` (u8 type, u8 length) and the
+``BAD_MADT_ENTRY(entry, end)`` rule of include/linux/acpi.h: an entry may be longer than its
+struct (the extra bytes are kept here so a rebuild is byte-exact) but never shorter.
+Polarity/trigger masks are ``ACPI_MADT_POLARITY_MASK`` / ``ACPI_MADT_TRIGGER_MASK``.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, ClassVar, Final, Self
+
+from kapic.errors import MadtError
+
+__all__ = [
+    "POLARITY_NAMES",
+    "TRIGGER_NAMES",
+    "MadtEntry",
+    "inti_polarity",
+    "inti_trigger",
+]
+
+#: Names of MPS INTI polarity values 0-3 (as in the decoded JSON).
+POLARITY_NAMES: Final = ("conforms", "active-high", "reserved", "active-low")
+#: Names of MPS INTI trigger-mode values 0-3.
+TRIGGER_NAMES: Final = ("conforms", "edge", "reserved", "level")
+
+_LIMITS: Final = MappingProxyType({"B": 1 << 8, "H": 1 << 16, "I": 1 << 32, "Q": 1 << 64})
+
+
+def inti_polarity(inti_flags: int) -> int:
+    """Bits 0-1 of MPS INTI flags."""
+    return inti_flags & 0x3
+
+
+def inti_trigger(inti_flags: int) -> int:
+    """Bits 2-3 of MPS INTI flags."""
+    return (inti_flags >> 2) & 0x3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MadtEntry:
+    """Base of the typed subtables.
+
+    ``offset`` is the entry's byte offset in the table (recomputed by ``finalize_madt``);
+    ``length`` is the entry's length byte, 0 meaning "compute it" (struct size + extra);
+    ``extra`` holds the bytes past the end of the struct.
+    """
+
+    #: Subtable type byte (``enum acpi_madt_type``).
+    type: ClassVar[int]
+    #: Name as in the ACPI specification (and the decoded JSON).
+    NAME: ClassVar[str]
+    #: (field, struct code) after the 2-byte header, in table order.
+    LAYOUT: ClassVar[tuple[tuple[str, str], ...]]
+
+    offset: int = 0
+    length: int = 0
+    extra: bytes = b""
+
+    def __post_init__(self) -> None:
+        self._check_values()
+        size = self.struct_size() + len(self.extra)
+        if self.length == 0:
+            object.__setattr__(self, "length", size)
+        elif self.length != size:
+            raise MadtError(
+                f"length {self.length} != struct size {self.struct_size()} + "
+                f"{len(self.extra)} extra byte(s)",
+                source="<subtable>", offset=self.offset, field=f"{self.NAME}.length",
+            )
+        if self.length > 0xFF:
+            raise MadtError(f"length {self.length} does not fit in the u8 length byte",
+                            source="<subtable>", offset=self.offset,
+                            field=f"{self.NAME}.length")
+
+    @classmethod
+    def _struct(cls) -> struct.Struct:
+        return struct.Struct("<" + "".join(code for _, code in cls.LAYOUT))
+
+    @classmethod
+    def min_length(cls) -> int:
+        """Smallest valid length byte (``sizeof`` the kernel struct)."""
+        return 2 + cls._struct().size
+
+    def struct_size(self) -> int:
+        """Size of the struct this entry carries (without extra bytes)."""
+        return self.min_length()
+
+    def values(self) -> dict[str, Any]:
+        """The type-specific fields, by name, in table order."""
+        return {name: getattr(self, name) for name, _ in self.LAYOUT}
+
+    def _check_values(self) -> None:
+        for name, code in self.LAYOUT:
+            value = getattr(self, name)
+            if code in _LIMITS:
+                ok = isinstance(value, int) and 0 <= value < _LIMITS[code]
+            else:
+                ok = isinstance(value, bytes) and len(value) == int(code[:-1])
+            if not ok:
+                raise MadtError(f"{value!r} does not fit the {code!r} field",
+                                source="<subtable>", offset=self.offset,
+                                field=f"{self.NAME}.{name}")
+
+    @classmethod
+    def unpack(cls, data: bytes, offset: int, length: int) -> Self:
+        """Decode the entry at *offset* (the walker has checked *length* fits)."""
+        layout = cls._struct()
+        values = layout.unpack_from(data, offset + 2)
+        named = dict(zip((name for name, _ in cls.LAYOUT), values, strict=True))
+        extra = bytes(data[offset + 2 + layout.size : offset + length])
+        return cls(**named, offset=offset, length=length, extra=extra)
+
+    def pack(self) -> bytes:
+        """The entry's bytes: header, struct, extra."""
+        body = self._struct().pack(*(getattr(self, name) for name, _ in self.LAYOUT))
+        return bytes((self.type, self.length)) + body + self.extra

@@ -1,0 +1,148 @@
+"""JSON view, summary and non-fatal problems of a decoded MADT.
+
+The JSON layout is the one of the shared ``*.expected.json`` files (an independent
+stdlib decoder written from the ACPI specification layouts; see include/acpi/actbl2.h for
+the structs). Problems are what Linux tolerates: a wrong checksum (drivers/acpi/tables.c
+leaves early checksum verification off unless ``acpi_force_table_verification``) and bytes
+after the table's own length.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kapic.acpi.entry import POLARITY_NAMES, TRIGGER_NAMES, MadtEntry, inti_polarity, inti_trigger
+from kapic.acpi.header import table_checksum
+from kapic.acpi.interrupts import InterruptOverride, IoApic, LocalApicNmi, LocalX2ApicNmi
+from kapic.acpi.madt import Madt, Subtable
+from kapic.acpi.processors import LocalApic, LocalX2Apic
+from kapic.acpi.raw import RawSubtable, madt_type_name
+from kapic.acpi.wakeup import MpWakeup
+from kapic.errors import MadtError
+
+__all__ = [
+    "madt_problems",
+    "madt_summary",
+    "madt_summary_line",
+    "madt_to_json",
+    "subtable_to_json",
+]
+
+JsonDict = dict[str, Any]
+
+
+def madt_problems(madt: Madt, *, data_size: int | None = None,
+                  source: str = "<bytes>") -> list[MadtError]:
+    """Problems Linux lets pass, as errors (not raised) naming offset and field."""
+    problems: list[MadtError] = []
+    total = table_checksum(madt.to_bytes())
+    if total:
+        problems.append(MadtError(
+            f"checksum byte 0x{madt.header.checksum:02x} does not make the table sum to "
+            f"zero (sum mod 256 = 0x{total:02x})", source=source, offset=9, field="checksum"))
+    length = madt.header.length
+    if data_size is not None and data_size > length:
+        problems.append(MadtError(
+            f"{data_size - length} byte(s) after the table's length ({length}) ignored",
+            source=source, offset=length, field="length"))
+    return problems
+
+
+def _fields(entry: MadtEntry) -> JsonDict:
+    values = entry.values()
+    out: JsonDict = {}
+    for name, value in values.items():
+        out[name] = value.hex() if isinstance(value, bytes) else value
+        if name == "inti_flags":
+            out["polarity"] = inti_polarity(value)
+            out["polarity_name"] = POLARITY_NAMES[inti_polarity(value)]
+            out["trigger_mode"] = inti_trigger(value)
+            out["trigger_mode_name"] = TRIGGER_NAMES[inti_trigger(value)]
+        elif name == "flags" and isinstance(entry, LocalApic | LocalX2Apic):
+            out["enabled"] = entry.enabled
+            out["online_capable"] = entry.online_capable
+        elif name == "acpi_processor_uid" and isinstance(entry, LocalApicNmi | LocalX2ApicNmi):
+            out["all_processors"] = entry.all_processors
+    if isinstance(entry, MpWakeup):
+        out["reset_vector_used"] = entry.reset_vector_used
+        if entry.reset_vector is not None:
+            out["reset_vector"] = entry.reset_vector
+    return out
+
+
+def subtable_to_json(entry: Subtable) -> JsonDict:
+    """One subtable: offset, type, type_name, length, then ``fields`` or ``raw`` hex."""
+    out: JsonDict = {"offset": entry.offset, "type": entry.type,
+                     "type_name": madt_type_name(entry.type), "length": entry.length}
+    if isinstance(entry, RawSubtable):
+        out["raw"] = entry.raw.hex()
+    else:
+        out["fields"] = _fields(entry)
+        if entry.extra:
+            out["extra"] = entry.extra.hex()
+    return out
+
+
+def madt_summary(madt: Madt) -> JsonDict:
+    """Counts per kind, first wakeup mailbox, the other (raw) types present."""
+    entries = madt.subtables
+    lapics = [e for e in entries if isinstance(e, LocalApic)]
+    x2apics = [e for e in entries if isinstance(e, LocalX2Apic)]
+    wakeups = [e for e in entries if isinstance(e, MpWakeup)]
+    return {
+        "subtables": len(entries),
+        "lapic": len(lapics),
+        "lapic_enabled": sum(e.enabled for e in lapics),
+        "x2apic": len(x2apics),
+        "x2apic_enabled": sum(e.enabled for e in x2apics),
+        "ioapic": sum(isinstance(e, IoApic) for e in entries),
+        "interrupt_source_override": sum(isinstance(e, InterruptOverride) for e in entries),
+        "lapic_nmi": sum(isinstance(e, LocalApicNmi) for e in entries),
+        "x2apic_nmi": sum(isinstance(e, LocalX2ApicNmi) for e in entries),
+        "mp_wakeup": len(wakeups),
+        "mp_wakeup_mailbox_address": wakeups[0].mailbox_address if wakeups else None,
+        "other_types": sorted({e.type for e in entries if isinstance(e, RawSubtable)}),
+    }
+
+
+def madt_to_json(madt: Madt, *, file: str | None = None, file_size: int | None = None,
+                 source: str | None = None) -> JsonDict:
+    """The decoded table in the layout of the shared ``*.expected.json`` files."""
+    header = madt.header
+    problems = madt_problems(madt, data_size=file_size, source=source or file or "<bytes>")
+    return {
+        "file": file,
+        "file_size": header.length if file_size is None else file_size,
+        "header": {
+            "signature": header.signature, "length": header.length,
+            "revision": header.revision, "checksum": header.checksum,
+            "checksum_ok": madt.checksum_ok, "oem_id": header.oem_id,
+            "oem_table_id": header.oem_table_id, "oem_revision": header.oem_revision,
+            "creator_id": header.creator_id, "creator_revision": header.creator_revision,
+        },
+        "local_apic_address": madt.local_apic_address,
+        "flags": madt.flags,
+        "pcat_compat": madt.pcat_compat,
+        "subtables": [subtable_to_json(entry) for entry in madt.subtables],
+        "summary": madt_summary(madt),
+        "errors": [f"offset {p.offset}: {p.message}" for p in problems],
+    }
+
+
+def madt_summary_line(madt: Madt) -> str:
+    """One line: CPUs enabled / possible, I/O APICs, wakeup mailbox."""
+    cpus = [e for e in madt.subtables if isinstance(e, LocalApic | LocalX2Apic)]
+    # boot.c acpi_parse_lapic/acpi_parse_x2apic ignore IDs 0xFF / 0xFFFFFFFF.
+    valid = [e for e in cpus if (e.apic_id != 0xFF if isinstance(e, LocalApic)
+                                 else e.x2apic_id != 0xFFFFFFFF)]
+    enabled = sum(e.enabled for e in valid)
+    summary = madt_summary(madt)
+    line = (f"CPUs: {enabled} enabled / {len(valid)} possible, "
+            f"{summary['ioapic']} IOAPIC(s)")
+    wakeup = next((e for e in madt.subtables if isinstance(e, MpWakeup)), None)
+    if wakeup is None:
+        return line + ", no MP wakeup mailbox"
+    reset = (f"reset vector 0x{wakeup.reset_vector:x}" if wakeup.reset_vector_used
+             and wakeup.reset_vector is not None else "no reset vector")
+    return (line + f", MP wakeup mailbox 0x{wakeup.mailbox_address:x} "
+            f"(version {wakeup.version}, {wakeup.length} bytes, {reset})")

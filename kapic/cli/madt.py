@@ -1,0 +1,183 @@
+"""``kapic madt``: decode MADTs (raw tables or acpidump text) and build QEMU-like ones.
+
+``kapic madt decode FILE`` prints what drivers/acpi/tables.c ``acpi_table_print_madt_entry``
+prints for each entry, then a summary line; ``kapic madt build ... -o FILE`` writes a table
+described as QEMU's hw/i386/acpi-common.c ``acpi_build_madt`` would (plus an optional MP
+wakeup entry, as TDVF appends it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from kapic.acpi import (
+    Madt,
+    MpWakeup,
+    build_madt,
+    describe_madt,
+    load_madt_tables,
+    madt_boot_lines,
+    madt_entry_lines,
+    madt_problems,
+    madt_summary_line,
+    madt_to_json,
+    parse_kernel_version,
+    parse_madt,
+)
+from kapic.errors import ConfigError, ExitCode
+
+__all__ = ["add_parser"]
+
+
+def _kernel(text: str) -> tuple[int, int]:
+    try:
+        return parse_kernel_version(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _number(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"negative: {text!r}")
+    return value
+
+
+def _id_list(text: str) -> list[int]:
+    """``0,1,2`` or ranges ``0-3,8``."""
+    ids: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        low, sep, high = part.partition("-")
+        first = _number(low)
+        ids.extend(range(first, _number(high) + 1) if sep else [first])
+    if not ids:
+        raise argparse.ArgumentTypeError(f"empty ID list: {text!r}")
+    return ids
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``madt decode`` and ``madt build``."""
+    madt = subparsers.add_parser("madt", help="decode or build an ACPI MADT (APIC table)",
+                                 description=__doc__.splitlines()[0] if __doc__ else None)
+    actions = madt.add_subparsers(dest="madt_command", metavar="ACTION", required=True)
+    decode = actions.add_parser("decode", help="decode a MADT, print the kernel's lines")
+    decode.add_argument("file", metavar="FILE",
+                        help="raw table (/sys/firmware/acpi/tables/APIC), acpidump text, or -")
+    decode.add_argument("--json", action="store_true", help="print JSON")
+    decode.add_argument("--strict", action="store_true",
+                        help="a bad checksum (or trailing bytes) is an error")
+    decode.add_argument("--kernel", type=_kernel, default=(6, 11), metavar="VERSION",
+                        help="kernel whose print format to use: 5.19, 6.11, seed, upstream")
+    decode.add_argument("--order", choices=("table", "boot"), default="table",
+                        help="table order, or the order an x86 boot prints them")
+    decode.set_defaults(func=_decode)
+    _add_build(actions)
+
+
+def _add_build(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    build = actions.add_parser("build", help="write a QEMU-like MADT")
+    cpus = build.add_mutually_exclusive_group(required=True)
+    cpus.add_argument("--cpus", type=_number, metavar="N", help="APIC IDs 0..N-1")
+    cpus.add_argument("--apic-ids", type=_id_list, metavar="LIST", help="e.g. 0,1,2,4-6")
+    build.add_argument("--disabled", type=_id_list, default=[], metavar="LIST",
+                       help="APIC IDs whose Enabled flag is clear")
+    build.add_argument("--online-capable", type=_id_list, default=[], metavar="LIST",
+                       help="APIC IDs with the Online Capable flag")
+    build.add_argument("--wakeup-version", type=int, choices=(0, 1),
+                       help="add an MP wakeup entry of this mailbox version")
+    build.add_argument("--wakeup-length", type=int, choices=(16, 24),
+                       help="MP wakeup entry length (default 24 with a reset vector)")
+    build.add_argument("--mailbox", type=_number, metavar="ADDR", help="mailbox address")
+    build.add_argument("--reset-vector", type=_number, metavar="ADDR",
+                       help="reset vector (a 24-byte entry)")
+    build.add_argument("--no-ioapic", dest="ioapic", action="store_false")
+    build.add_argument("--no-overrides", dest="overrides", action="store_false",
+                       help="no ISA interrupt source overrides")
+    build.add_argument("--no-nmi", dest="nmi", action="store_false")
+    build.add_argument("--oem-id", default="BOCHS")
+    build.add_argument("--oem-table-id", default="BXPC")
+    build.add_argument("--revision", type=_number, default=1, help="MADT revision")
+    build.add_argument("-o", "--output", required=True, metavar="FILE", help="or - (stdout)")
+    build.add_argument("--json", action="store_true", help="also print the table as JSON")
+    build.set_defaults(func=_build)
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def _decode(args: argparse.Namespace) -> int:
+    decoded: list[tuple[str, Madt, int]] = []
+    for source, data in load_madt_tables(args.file):
+        madt = parse_madt(data, source)
+        for problem in madt_problems(madt, data_size=len(data), source=source):
+            if args.strict:
+                raise problem
+            print(f"kapic: warning: {problem}", file=sys.stderr)
+        decoded.append((source, madt, len(data)))
+    if args.json:
+        docs = [madt_to_json(m, file=s, file_size=n) for s, m, n in decoded]
+        _print_json(docs[0] if len(docs) == 1 else docs)
+        return int(ExitCode.OK)
+    lines_of = madt_boot_lines if args.order == "boot" else madt_entry_lines
+    for index, (source, madt, _) in enumerate(decoded):
+        if len(decoded) > 1:
+            print(("\n" if index else "") + f"# {source}")
+        print("\n".join(lines_of(madt, args.kernel)))
+        head = madt.header
+        print(f"summary: APIC v{head.revision:02d} {_printable(head.oem_id)} "
+              f"{_printable(head.oem_table_id)}, {head.length} bytes; {madt_summary_line(madt)}")
+    return int(ExitCode.OK)
+
+
+def _wakeup(args: argparse.Namespace) -> MpWakeup | None:
+    asked = (args.wakeup_version, args.wakeup_length, args.mailbox, args.reset_vector)
+    if all(value is None for value in asked):
+        return None
+    if args.mailbox is None:
+        raise ConfigError("an MP wakeup entry needs --mailbox ADDR")
+    reset = args.reset_vector
+    length = args.wakeup_length or (24 if reset is not None else 16)
+    if length == 16 and reset is not None:
+        raise ConfigError("--reset-vector needs a 24-byte wakeup entry")
+    version = args.wakeup_version if args.wakeup_version is not None else int(length == 24)
+    if length == 24 and reset is None:
+        reset = 0
+    return MpWakeup(version=version, mailbox_address=args.mailbox, reset_vector=reset)
+
+
+def _build(args: argparse.Namespace) -> int:
+    if args.json and args.output == "-":
+        raise ConfigError("--json and -o - both write to stdout")
+    madt = describe_madt(
+        args.cpus, args.apic_ids, disabled=set(args.disabled),
+        online_capable=set(args.online_capable), ioapic=args.ioapic,
+        overrides=args.overrides, nmi=args.nmi, wakeup=_wakeup(args), oem_id=args.oem_id,
+        oem_table_id=args.oem_table_id, revision=args.revision,
+    )
+    data = build_madt(madt)
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        try:
+            with open(args.output, "wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            raise ConfigError(f"{args.output}: {exc.strerror or exc}") from None
+    report = sys.stderr if args.output == "-" else sys.stdout
+    if args.json:
+        _print_json(madt_to_json(madt, file=args.output, file_size=len(data)))
+    else:
+        print(f"wrote {args.output}: {len(data)} bytes; {madt_summary_line(madt)}", file=report)
+    return int(ExitCode.OK)
+
+
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2))
