@@ -1,0 +1,125 @@
+"""kapic: a simulated x86 Linux secondary-CPU bring-up (INIT/SIPI and the ACPI MADT mailbox).
+
+This module is the public API: everything a plugin or a test needs is importable from here.
+"""
+
+from kapic.acpi.builder import build_madt, describe_madt
+from kapic.acpi.kprint import print_madt_entry
+from kapic.acpi.madt import Madt, finalize_madt
+from kapic.acpi.processors import LocalApic, LocalX2Apic
+from kapic.acpi.wakeup import MpWakeup
+from kapic.acpi.walker import parse_madt
+from kapic.api import BootSpec, build_machine, compare_plan, run_boot
+from kapic.errors import (
+    ConfigError,
+    ExitCode,
+    InputError,
+    KapicError,
+    MadtError,
+    PluginError,
+    SimulationError,
+)
+from kapic.firmware import FirmwareModel
+from kapic.hookspecs import hookimpl, hookspec
+from kapic.hw.cpu import Cpu
+from kapic.hw.lapic import (
+    APIC_DM_INIT,
+    APIC_DM_STARTUP,
+    APIC_ESR,
+    APIC_ICR,
+    APIC_ICR2,
+    APIC_ICR_BUSY,
+    APIC_INT_ASSERT,
+    APIC_INT_LEVELTRIG,
+)
+from kapic.hw.memory import IoMem, Visibility
+from kapic.kernel.acpi_boot import MadtHandler
+from kapic.kernel.apic import Apic, ApicDriverRegistry
+from kapic.kernel.config import KernelConfig, KernelProfile
+from kapic.kernel.kernel import EINVAL, EIO, ENODEV, EOPNOTSUPP, Kernel
+from kapic.machine import Machine
+from kapic.methods import WakeupHandler, WakeupMethod
+from kapic.platforms.model import Platform
+from kapic.plugin import PluginHost
+from kapic.result import BootResult, CpuResult, Span, TraceEvent
+from kapic.sim.engine import RELAX, Engine, Signal, Wait
+
+__version__ = "0.1.0"
+
+
+def udelay(usecs: int) -> int:
+    """``udelay(usecs)``: yield the returned value from a kernel generator to busy-wait."""
+    return usecs * 1000
+
+
+def ndelay(nsecs: int) -> int:
+    """``ndelay(nsecs)``."""
+    return nsecs
+
+
+#: ``cpu_relax()``: ``yield cpu_relax`` ... spelled ``yield RELAX`` in a spin loop.
+cpu_relax = RELAX
+
+__all__ = [
+    "APIC_DM_INIT",
+    "APIC_DM_STARTUP",
+    "APIC_ESR",
+    "APIC_ICR",
+    "APIC_ICR2",
+    "APIC_ICR_BUSY",
+    "APIC_INT_ASSERT",
+    "APIC_INT_LEVELTRIG",
+    "EINVAL",
+    "EIO",
+    "ENODEV",
+    "EOPNOTSUPP",
+    "RELAX",
+    "Apic",
+    "ApicDriverRegistry",
+    "BootResult",
+    "BootSpec",
+    "ConfigError",
+    "Cpu",
+    "CpuResult",
+    "Engine",
+    "ExitCode",
+    "FirmwareModel",
+    "InputError",
+    "IoMem",
+    "KapicError",
+    "Kernel",
+    "KernelConfig",
+    "KernelProfile",
+    "LocalApic",
+    "LocalX2Apic",
+    "Machine",
+    "Madt",
+    "MadtError",
+    "MadtHandler",
+    "MpWakeup",
+    "Platform",
+    "PluginError",
+    "PluginHost",
+    "Signal",
+    "SimulationError",
+    "Span",
+    "TraceEvent",
+    "Visibility",
+    "Wait",
+    "WakeupHandler",
+    "WakeupMethod",
+    "__version__",
+    "build_machine",
+    "build_madt",
+    "compare_plan",
+    "cpu_relax",
+    "describe_madt",
+    "finalize_madt",
+    "hookimpl",
+    "hookspec",
+    "ndelay",
+    "parse_madt",
+    "print_madt_entry",
+    "run_boot",
+    "udelay",
+]

@@ -1,0 +1,64 @@
+"""``kapic boot``: one simulated boot, its kernel log and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from kapic.cli.common import add_machine_options, key_values, print_json, watchdog_ns
+from kapic.errors import ExitCode
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("boot", help="simulate one boot and print the kernel log",
+                            description="Simulate one boot: the kernel-style log and a summary.")
+    add_machine_options(parser)
+    parser.add_argument("--relaxed-memory", action="store_true",
+                        help="plain stores become visible late and out of order (LKMM-style)")
+    parser.add_argument("--trace", action="store_true", help="also print the event trace")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kapic.api import BootSpec, run_boot
+    from kapic.plugin import PluginHost
+
+    host = PluginHost.from_options(args.plugin_options)
+    spec = BootSpec(
+        platform=args.platform or "bare-metal",
+        kernel=args.kernel,
+        method=args.method,
+        cpus=args.cpus,
+        madt=args.madt,
+        config=key_values(args.config, "--config"),
+        params=key_values(args.param, "--param"),
+        seed=args.seed,
+        watchdog_ns=watchdog_ns(args.watchdog),
+        firmware=args.firmware,
+        relaxed_memory=args.relaxed_memory,
+    )
+    result = run_boot(spec, plugins=host)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        out = sys.stdout
+        for line in result.log:
+            out.write(line + "\n")
+        if args.trace:
+            for e in result.trace:
+                out.write(f"{e.t_ns:>14} CPU{e.cpu:<4} {e.kind:<22} {e.detail}\n")
+        online = result.cpus_online
+        failed = sum(1 for c in result.cpus if c.state in ("failed", "hung"))
+        out.write(
+            f"\n{result.result}: {online}/{result.cpus_requested} CPUs online, {failed} failed, "
+            f"simulated bring-up {result.sim_time_ns / 1e6:.3f} ms "
+            f"({result.platform}, {result.kernel} kernel, {result.method})\n"
+        )
+        for reason in result.reasons:
+            out.write(f"  - {reason}\n")
+    if result.result == "hung":
+        return int(ExitCode.HUNG)
+    return int(ExitCode.OK if result.result == "ok" else ExitCode.FAILED)

@@ -1,0 +1,60 @@
+"""Options shared by ``kapic boot`` and ``kapic compare``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from kapic.errors import ConfigError
+
+__all__ = ["add_machine_options", "key_values", "print_json"]
+
+
+def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
+    """--platform/--method/--kernel/--cpus/--madt/--config/--param/--seed/--json."""
+    action = "append" if many else "store"
+    parser.add_argument("--platform", action=action, default=None,
+                        help="platform model: bare-metal, kvm, tdx, or one a plugin adds")
+    parser.add_argument("--method", action=action, default=None,
+                        help="force a wakeup method (init-sipi, acpi-mailbox, ...)")
+    parser.add_argument("--kernel", default="upstream", choices=("seed", "upstream"),
+                        help="kernel profile (default: upstream)")
+    machine = parser.add_mutually_exclusive_group()
+    machine.add_argument("--cpus", type=int, default=None, help="CPUs of a described machine")
+    machine.add_argument("--madt", default=None, metavar="FILE",
+                         help="boot the machine a MADT describes (raw table, acpidump text, -)")
+    parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="kernel configuration, e.g. HOTPLUG_PARALLEL=n, NR_CPUS=64")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="platform timing parameter, e.g. vcpu_delay_ns=100000")
+    parser.add_argument("--firmware", default=None, help="firmware model (default: platform's)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--watchdog", type=float, default=None, metavar="SECONDS",
+                        help="simulated-time watchdog (default 30 s)")
+    parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+
+def key_values(items: Sequence[str], option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{option} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def watchdog_ns(seconds: float | None) -> int | None:
+    if seconds is None:
+        return None
+    if not 0 < seconds <= 3600:
+        raise ConfigError(f"--watchdog {seconds}: must be between 0 and 3600 seconds")
+    return int(seconds * 1e9)
+
+
+def print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")

@@ -1,0 +1,132 @@
+"""``acpi_process_madt()``: CPUs from the MADT, subtable handlers from plugins.
+
+Models arch/x86/kernel/acpi/boot.c: ``acpi_parse_madt`` (OEM check), the LAPIC/x2APIC entry
+parsers with ``acpi_is_processor_usable()`` and the rules of reference section 1.4,
+``acpi_register_lapic`` / ``generic_processor_info`` (the NR_CPUS limit), then
+``acpi_table_parse_madt(type, handler, max)`` for the types plugins handle (0x10 for the
+mailbox), and the closing "Using ACPI (MADT) ..." line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kapic.acpi.kprint import madt_boot_lines
+from kapic.acpi.madt import Madt
+from kapic.acpi.processors import LocalApic, LocalX2Apic
+
+if TYPE_CHECKING:
+    from kapic.kernel.kernel import Kernel
+
+__all__ = ["MadtHandler", "acpi_process_madt"]
+
+#: pr_debug lines of acpi_table_print_madt_entry (hidden in a default boot log)
+_DEBUG = ("ACPI: LAPIC (", "ACPI: X2APIC (", "ACPI: IOAPIC (", "ACPI: MP Wakeup")
+#: the wakeup entry: its handler prints it (acpi_parse_mp_wake calls the print function)
+_WAKEUP = ("ACPI: MP Wakeup", "ACPI: Found unsupported MADT entry (type = 0x10)")
+
+
+@dataclass(frozen=True, slots=True)
+class MadtHandler:
+    """``acpi_table_parse_madt(type, handler, max_entries)`` as a plugin provides it.
+
+    ``handler(kernel, entry, end)`` returns 0 or a negative errno; ``max_entries`` 0 means all.
+    """
+
+    type: int
+    handler: Callable[[Kernel, Any, int], int]
+    max_entries: int = 0
+    plugin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CpuEntry:
+    apic_id: int
+    enabled: bool
+    x2apic: bool
+
+
+def _usable(flags: int, online_capable_supported: bool) -> bool:
+    """``acpi_is_processor_usable()``."""
+    if flags & 1:
+        return True
+    return not online_capable_supported or bool(flags & 2)
+
+
+def madt_cpu_entries(madt: Madt) -> list[CpuEntry]:
+    """The processor entries the kernel registers, with the rules of reference section 1.4."""
+    # Online-capable is honoured from ACPI 6.3 (MADT revision 5) on; kapic has no FADT.
+    oc = madt.header.revision >= 5
+    lapics = [s for s in madt.subtables if isinstance(s, LocalApic)]
+    x2apics = [s for s in madt.subtables if isinstance(s, LocalX2Apic)]
+    has_lapic = any(s.apic_id != 0xFF and _usable(s.flags, oc) for s in lapics)
+    out: list[CpuEntry] = []
+    for x2 in x2apics:  # the kernel parses type 9 before type 0
+        if x2.x2apic_id == 0xFFFFFFFF or (has_lapic and x2.x2apic_id < 0xFF):
+            continue
+        if _usable(x2.flags, oc):
+            out.append(CpuEntry(x2.x2apic_id, bool(x2.flags & 1), True))
+    for la in lapics:
+        if la.apic_id == 0xFF:
+            continue
+        if _usable(la.flags, oc):
+            out.append(CpuEntry(la.apic_id, bool(la.flags & 1), False))
+    return out
+
+
+def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler]) -> int:
+    """Parse ``madt`` into ``kernel``; returns the number of present CPUs."""
+    version = kernel.profile.version
+    kernel.apic_state.default_acpi_madt_oem_check(madt.header.oem_id, madt.header.oem_table_id)
+    by_type: dict[int, list[Any]] = {}
+    for entry in madt.subtables:
+        by_type.setdefault(entry.type, []).append(entry)
+    for line in madt_boot_lines(madt, version):
+        if line.startswith(_DEBUG):
+            kernel.printk(line, "debug")
+        elif not line.startswith(_WAKEUP):
+            kernel.printk(line)
+    entries = madt_cpu_entries(madt)
+    hw = kernel.machine.hw_by_apicid
+    bp_apic = kernel.bp.apic_id
+    ordered = sorted(entries, key=lambda e: e.apic_id != bp_apic)  # the boot CPU is CPU 0
+    present = 0
+    seen: set[int] = set()
+    for cpu in ordered:
+        if cpu.apic_id in seen:
+            continue
+        seen.add(cpu.apic_id)
+        if len(kernel.cpus) >= kernel.config.NR_CPUS:
+            kernel.printk(
+                f"APIC: NR_CPUS/possible_cpus limit of {kernel.config.NR_CPUS} reached. "
+                f"Processor {len(kernel.cpus)}/0x{cpu.apic_id:x} ignored.",
+                "warn",
+            )
+            continue
+        index = hw.get(cpu.apic_id)
+        is_present = cpu.enabled and index is not None
+        kernel.machine.add_kernel_cpu(cpu.apic_id, is_present, index)
+        present += is_present
+    kernel.possible_cpus = len(kernel.cpus)
+    # Handlers of the types plugins registered (0x10: acpi_parse_mp_wake), after LAPIC/IOAPIC.
+    end = madt.header.length
+    for h in sorted(handlers, key=lambda h: h.type):
+        count = 0
+        for entry in by_type.get(h.type, ()):
+            if h.max_entries and count >= h.max_entries:
+                break
+            count += 1
+            rc = h.handler(kernel, entry, end)
+            if rc:
+                kernel.trace("madt-handler", f"type 0x{h.type:x} handler returned {rc}")
+                break
+    if kernel.config.SMP:
+        kernel.printk("ACPI: Using ACPI (MADT) for SMP configuration information")
+    else:
+        kernel.printk("ACPI: Using ACPI for processor (LAPIC) configuration information")
+    hotplug = kernel.possible_cpus - present
+    kernel.printk(f"smpboot: Allowing {kernel.possible_cpus} CPUs, {hotplug} hotplug CPUs")
+    return present
+

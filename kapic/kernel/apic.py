@@ -1,0 +1,131 @@
+"""``struct apic``, the APIC driver registry and the wakeup-hook override machinery.
+
+Models arch/x86/include/asm/apic.h (``struct apic``, ``apic_driver()``, ``__apicdrivers``),
+arch/x86/kernel/apic/apic.c (``acpi_wake_cpu_handler_update``, 5.19-6.5),
+arch/x86/kernel/apic/init.c (``apic_update_callback``, ``apic_install_driver``,
+``restore_override_callbacks``, 6.6+) and arch/x86/kernel/apic/probe_64.c
+(``default_acpi_madt_oem_check``, ``x86_64_probe_apic`` / ``default_setup_apic_routing``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from kapic.errors import PluginError
+
+if TYPE_CHECKING:
+    from kapic.kernel.kernel import Kernel
+    from kapic.methods import WakeupHandler
+
+__all__ = ["WAKEUP_FIELDS", "Apic", "ApicDriverRegistry"]
+
+#: the overridable wakeup callbacks of ``struct apic`` / ``struct apic_override``
+WAKEUP_FIELDS = ("wakeup_secondary_cpu", "wakeup_secondary_cpu_64")
+
+
+@dataclass(eq=False)
+class Apic:
+    """``struct apic``: an APIC driver. Only the members that matter for AP wakeup."""
+
+    name: str
+    probe: Callable[[Kernel], bool] | None = None
+    acpi_madt_oem_check: Callable[[Kernel, str, str], bool] | None = None
+    wakeup_secondary_cpu: WakeupHandler | None = None
+    wakeup_secondary_cpu_64: WakeupHandler | None = None
+    #: the plugin that registered it (for messages)
+    plugin: str = "kapic"
+
+    def __repr__(self) -> str:
+        return f"<struct apic {self.name!r}>"
+
+
+@dataclass
+class ApicDriverRegistry:
+    """The ``.apicdrivers`` section of one simulated kernel, in link (= probe) order."""
+
+    drivers: list[Apic] = field(default_factory=list)
+
+    def apic_driver(self, driver: Apic, *, before: str | None = "physical flat") -> None:
+        """``apic_driver(sym)``: add ``driver``, before the driver named ``before`` if present."""
+        if any(d.name == driver.name for d in self.drivers):
+            raise PluginError(f"APIC driver {driver.name!r} registered twice", plugin=driver.plugin)
+        names = [d.name for d in self.drivers]
+        if before is not None and before in names:
+            self.drivers.insert(names.index(before), driver)
+        else:
+            self.drivers.append(driver)
+
+    def by_name(self, name: str) -> Apic:
+        for driver in self.drivers:
+            if driver.name == name:
+                return driver
+        raise KeyError(name)
+
+
+class ApicState:
+    """The kernel's current ``apic`` pointer and ``__x86_apic_override`` (6.6+)."""
+
+    def __init__(self, kernel: Kernel, registry: ApicDriverRegistry) -> None:
+        self.kernel = kernel
+        self.registry = registry
+        #: ``apic``: the current driver (``&apic_flat`` on 64-bit until something is installed)
+        self.apic: Apic = registry.by_name("flat") if _has(registry, "flat") else registry.drivers[0]
+        #: ``__x86_apic_override``: callbacks recorded by apic_update_callback()
+        self.override: dict[str, WakeupHandler] = {}
+
+    # -- 5.19-6.5 ---------------------------------------------------------------------------
+    def acpi_wake_cpu_handler_update(self, handler: WakeupHandler) -> None:
+        """Write ``handler`` into ``wakeup_secondary_cpu_64`` of every registered driver."""
+        for drv in self.registry.drivers:
+            drv.wakeup_secondary_cpu_64 = handler
+
+    # -- 6.6+ ------------------------------------------------------------------------------
+    def apic_update_callback(self, callback: str, fn: WakeupHandler) -> None:
+        """``apic_update_callback(cb, fn)``: record the override and apply it to ``apic``."""
+        if callback not in WAKEUP_FIELDS:
+            raise ValueError(f"{callback} is not an overridable wakeup callback")
+        self.override[callback] = fn
+        setattr(self.apic, callback, fn)
+        self.kernel.printk(f"APIC: {callback}() replaced with {fn.__name__}()")
+
+    def restore_override_callbacks(self) -> None:
+        for callback, fn in self.override.items():
+            setattr(self.apic, callback, fn)
+
+    def apic_install_driver(self, driver: Apic) -> None:
+        """``apic_install_driver()`` (6.6+) / the 5.x assignment with its message."""
+        if self.apic is driver:
+            return
+        self.apic = driver
+        if self.kernel.profile.upstream:
+            self.restore_override_callbacks()
+            self.kernel.printk(f"APIC: Switched APIC routing to: {driver.name}")
+        else:
+            self.kernel.printk(f"Switched APIC routing to {driver.name}.")
+
+    # -- probe_64.c -------------------------------------------------------------------------
+    def default_acpi_madt_oem_check(self, oem_id: str, oem_table_id: str) -> int:
+        for driver in self.registry.drivers:
+            check = driver.acpi_madt_oem_check
+            if check is not None and check(self.kernel, oem_id, oem_table_id):
+                if self.apic is not driver:
+                    if self.kernel.profile.upstream:
+                        self.apic_install_driver(driver)
+                    else:
+                        self.apic = driver
+                        self.kernel.printk(f"Setting APIC routing to {driver.name}.")
+                return 1
+        return 0
+
+    def x86_64_probe_apic(self) -> None:
+        """Final probe (``x86_64_probe_apic``; 5.x ``default_setup_apic_routing``)."""
+        for driver in self.registry.drivers:
+            if driver.probe is not None and driver.probe(self.kernel):
+                self.apic_install_driver(driver)
+                return
+
+
+def _has(registry: ApicDriverRegistry, name: str) -> bool:
+    return any(d.name == name for d in registry.drivers)

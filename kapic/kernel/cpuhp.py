@@ -1,0 +1,118 @@
+"""The bring-up loop: ``smp_init()``, ``bringup_nonboot_cpus()``, serial or parallel.
+
+Models kernel/smp.c (``smp_init``, the "Bringing up" / "Brought up" lines), kernel/cpu.c
+(``cpuhp_bringup_mask``, ``cpuhp_bringup_cpus_parallel``, ``cpuhp_kick_ap_alive``,
+``cpuhp_bringup_ap``) and arch/x86/kernel/smpboot.c (``arch_cpuhp_init_parallel_bringup``,
+``smp_cpus_done``). 5.19 (``seed``) brings CPUs up strictly one by one through
+``native_cpu_up``; 6.5+ (``upstream``) splits kick and alive and, with
+``CONFIG_HOTPLUG_PARALLEL``, kicks every AP before waiting for any.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from kapic.kernel.smpboot import do_boot_cpu, wait_for_alive
+from kapic.result import Span
+from kapic.sim.engine import Wait
+
+if TYPE_CHECKING:
+    from kapic.kernel.kernel import Kernel, KernelCpu
+
+__all__ = ["smp_init"]
+
+
+def arch_cpuhp_init_parallel_bringup(kernel: Kernel) -> bool:
+    if not kernel.platform.parallel_bringup:
+        kernel.printk("smpboot: Parallel CPU startup disabled by the platform")
+        return False
+    return True
+
+
+def _kick(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, bool]:
+    """``cpuhp_kick_ap_alive`` -> ``native_kick_ap`` -> ``do_boot_cpu`` (kick only)."""
+    kcpu.state = "kicking"
+    err = yield from do_boot_cpu(kernel, kcpu)
+    if err:
+        kernel.printk(f"smpboot: do_boot_cpu failed({err}) to wakeup CPU#{kcpu.cpu}")
+        _fail(kernel, kcpu, f"do_boot_cpu failed({err})")
+        return False
+    return True
+
+
+def _bringup_ap(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, bool]:
+    """``cpuhp_bringup_ap``: wait alive (10 s), release the AP, wait online, finish states."""
+    if not (yield from wait_for_alive(kernel, kcpu)):
+        kernel.printk(f"CPU{kcpu.cpu} failed to report alive state")
+        _fail(kernel, kcpu, "failed to report alive state within 10 s")
+        return False
+    yield from _release_and_online(kernel, kcpu)
+    return True
+
+
+def _release_and_online(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, None]:
+    kcpu.should_online.fire()
+    yield Wait(kcpu.online)
+    start = kernel.engine.now
+    yield kernel.machine.jittered("bp_online_ns")
+    kernel.machine.spans.append(Span(0, "online", start, kernel.engine.now, kcpu.cpu))
+    kcpu.state = "online"
+    kernel.trace("cpu-online", "", kcpu.cpu)
+    kernel.machine.progress_tick()
+
+
+def _native_cpu_up_seed(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, None]:
+    """5.19 ``native_cpu_up``: do_boot_cpu kicks, then waits 10 s for a sign of life."""
+    kcpu.state = "kicking"
+    err = yield from do_boot_cpu(kernel, kcpu)
+    if not err and not (yield from wait_for_alive(kernel, kcpu)):
+        err = -1
+    if err:
+        kernel.printk(f"smpboot: do_boot_cpu failed({err}) to wakeup CPU#{kcpu.cpu}")
+        _fail(kernel, kcpu, f"do_boot_cpu failed({err})")
+        return
+    yield from _release_and_online(kernel, kcpu)
+
+
+def _fail(kernel: Kernel, kcpu: KernelCpu, why: str) -> None:
+    kcpu.state = "failed"
+    kcpu.abandoned = True
+    kcpu.error = kcpu.error or why
+    kernel.trace("cpu-failed", why, kcpu.cpu)
+    kernel.machine.progress_tick()
+
+
+def smp_init(kernel: Kernel) -> Generator[Any, Any, None]:
+    """Bring every present AP online, then print the summary lines."""
+    kernel.printk("smp: Bringing up secondary CPUs ...")
+    aps = [c for c in kernel.cpus[1:] if c.present]
+    upstream = kernel.profile.upstream
+    parallel = (
+        upstream
+        and kernel.config.HOTPLUG_PARALLEL
+        and kernel.config.X86_64
+        and arch_cpuhp_init_parallel_bringup(kernel)
+    )
+    if not kernel.config.SMP:
+        aps = []
+    if parallel:
+        kicked = []
+        for kcpu in aps:
+            if (yield from _kick(kernel, kcpu)):
+                kicked.append(kcpu)
+        for kcpu in kicked:
+            yield from _bringup_ap(kernel, kcpu)
+    elif upstream:
+        for kcpu in aps:
+            if (yield from _kick(kernel, kcpu)):
+                yield from _bringup_ap(kernel, kcpu)
+    else:
+        for kcpu in aps:
+            yield from _native_cpu_up_seed(kernel, kcpu)
+    online = 1 + sum(1 for c in aps if c.state == "online")
+    kernel.printk(f"smp: Brought up 1 node, {online} CPU{'s' if online != 1 else ''}")
+    bogo = kernel.platform.param("bogomips_x100") * online
+    kernel.printk(
+        f"smpboot: Total of {online} processors activated ({bogo // 100}.{bogo % 100:02d} BogoMIPS)"
+    )

@@ -1,0 +1,135 @@
+"""Secondary CPU start-up: ``do_boot_cpu()`` and the AP's ``start_secondary()``.
+
+Models arch/x86/kernel/smpboot.c: ``announce_cpu``, ``do_boot_cpu`` (hook choice
+``wakeup_secondary_cpu_64`` > ``wakeup_secondary_cpu`` > ``wakeup_secondary_cpu_via_init``,
+``start_ip`` from ``real_mode_header``), ``native_kick_ap`` (6.5+), ``native_cpu_up`` and its
+10 s wait for the AP (5.19), and on the AP side the path from the trampoline through
+``start_secondary`` to ``set_cpu_online``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from kapic.result import Span
+from kapic.sim.engine import Wait
+
+if TYPE_CHECKING:
+    from kapic.hw.cpu import Cpu
+    from kapic.kernel.kernel import Kernel, KernelCpu
+
+__all__ = ["announce_cpu", "do_boot_cpu", "start_secondary"]
+
+SEC = 1_000_000_000
+MSEC = 1_000_000
+
+
+def _num_digits(n: int) -> int:
+    return len(str(n))
+
+
+def announce_cpu(kernel: Kernel, kcpu: KernelCpu) -> None:
+    """``announce_cpu()``: "x86: Booting SMP configuration:" and the ``#N`` list."""
+    state = kernel.state("smpboot")
+    width = _num_digits(kernel.num_possible_cpus()) + 1
+    if "node_line" not in state:
+        prefix = "smpboot: " if kernel.profile.upstream else ""
+        kernel.printk(f"{prefix}x86: Booting SMP configuration:")
+        kernel.printk(".... node  #0, CPUs:  ")
+        state["node_line"] = len(kernel.log) - 1
+    t, level, line = kernel.log[state["node_line"]]
+    if kcpu.cpu == 1:
+        line += " " * (width + 1)
+    line += " " * (width - _num_digits(kcpu.cpu)) + f"#{kcpu.cpu}"
+    kernel.log[state["node_line"]] = (t, level, line)
+
+
+def do_boot_cpu(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, int]:
+    """Kick one AP through the wakeup hook; returns the hook's result (0 or -errno)."""
+    apic = kernel.apic
+    rmh = kernel.real_mode_header
+    start_ip = rmh.trampoline_start64 if apic.wakeup_secondary_cpu_64 else rmh.trampoline_start
+    kcpu.expected_entry = start_ip
+    announce_cpu(kernel, kcpu)
+    if apic.wakeup_secondary_cpu_64:
+        hook = apic.wakeup_secondary_cpu_64
+    elif apic.wakeup_secondary_cpu:
+        hook = apic.wakeup_secondary_cpu
+    else:
+        hook = kernel.wakeup_secondary_cpu_via_init
+    if hook is None:
+        kcpu.error = "no wakeup method: no APIC driver hook and no INIT/SIPI plugin installed"
+        return -19
+    kcpu.wakeup_handler = hook.__name__
+    kcpu.kick_start_ns = start = kernel.engine.now
+    kernel.trace("kick", f"{hook.__name__}(apicid=0x{kcpu.apic_id:x}, start_ip=0x{start_ip:x})")
+    try:
+        ret = yield from hook(kernel, kcpu.apic_id, start_ip, kcpu.cpu)
+    except Exception as exc:  # a misbehaving plugin is reported; the boot goes on
+        kcpu.error = f"{hook.__name__} raised {type(exc).__name__}: {exc}"
+        kernel.machine.reasons.append(f"CPU{kcpu.cpu}: {kcpu.error}")
+        ret = -5
+    if not isinstance(ret, int):
+        kcpu.error = f"{hook.__name__} returned {ret!r}, not an int"
+        kernel.machine.reasons.append(f"CPU{kcpu.cpu}: {kcpu.error}")
+        ret = -5
+    kernel.machine.spans.append(Span(0, "kick", start, kernel.engine.now, kcpu.cpu))
+    return ret
+
+
+def wait_for_alive(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, bool]:
+    """Wait at most 10 s for the AP to report alive.
+
+    6.5+ ``cpuhp_bp_sync_alive()``: busy-polls for 1 ms, then sleeps with
+    ``usleep_range(1000, 2000)``; kapic wakes those sleeps at their 2 ms hard expiry (a quiet
+    system), so a late AP is seen on the next 2 ms boundary. 5.19 ``do_boot_cpu()`` loops on
+    ``schedule()`` with nothing else runnable: it sees the AP at once.
+    """
+    engine = kernel.engine
+    start = engine.now
+    fired = yield Wait(kcpu.alive, SEC * 10)
+    if fired and kernel.profile.upstream and engine.now - start > MSEC:
+        elapsed = engine.now - start - MSEC
+        step = 2 * MSEC
+        boundary = start + MSEC + -(-elapsed // step) * step
+        if boundary > engine.now:
+            yield boundary - engine.now
+    kernel.machine.spans.append(Span(0, "alive-wait", start, engine.now, kcpu.cpu))
+    return bool(fired)
+
+
+def start_secondary(kernel: Kernel, cpu: Cpu, entry: int, mode: str) -> Generator[Any, Any, None]:
+    """The AP from the wakeup vector to ``set_cpu_online()`` (trampoline, start_secondary)."""
+    machine = kernel.machine
+    kcpu = kernel.cpu_by_apicid(cpu.apic_id)
+    if kcpu is None or kcpu.expected_entry is None:
+        kernel.trace("ap-stray", f"APIC 0x{cpu.apic_id:x} started at 0x{entry:x} unasked", cpu.index)
+        cpu.state = "crashed"
+        return
+    expected = kcpu.expected_entry
+    want_mode = "real" if expected == kernel.real_mode_header.trampoline_start else "long"
+    if entry != expected or mode != want_mode:
+        kcpu.error = (
+            f"AP jumped to 0x{entry:x} in {mode} mode, not the trampoline at 0x{expected:x} "
+            f"({want_mode} mode): triple fault"
+        )
+        kernel.trace("ap-crash", kcpu.error, kcpu.cpu)
+        cpu.state = "crashed"
+        return
+    start = machine.engine.now
+    kernel.trace("ap-start", f"entry 0x{entry:x} ({mode} mode)", kcpu.cpu)
+    yield machine.jittered("ap_alive_ns")
+    kcpu.alive_ns = machine.engine.now
+    machine.spans.append(Span(kcpu.cpu, "ap-startup", start, machine.engine.now, kcpu.cpu))
+    if kcpu.abandoned:
+        kernel.trace("ap-late-alive", "alive after the kernel gave up on it", kcpu.cpu)
+    else:
+        kernel.trace("ap-alive", "", kcpu.cpu)
+    kcpu.alive.fire(machine.engine.now)
+    yield Wait(kcpu.should_online)
+    start = machine.engine.now
+    yield machine.jittered("ap_online_ns")
+    kcpu.online_ns = machine.engine.now
+    machine.spans.append(Span(kcpu.cpu, "ap-online", start, machine.engine.now, kcpu.cpu))
+    kcpu.online.fire(machine.engine.now)

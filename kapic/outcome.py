@@ -1,0 +1,97 @@
+"""Turn a finished :class:`~kapic.machine.Machine` into a :class:`~kapic.result.BootResult`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kapic.result import BootResult, CpuResult, CpuState, ResultKind
+
+if TYPE_CHECKING:
+    from kapic.machine import Machine
+    from kapic.sim.engine import Process
+
+__all__ = ["build_result", "format_log_line"]
+
+
+def format_log_line(t_ns: int, message: str) -> str:
+    """A dmesg line: ``[    0.741153] message`` (simulated time since the kernel started)."""
+    us = t_ns // 1000
+    return f"[{us // 1_000_000:5d}.{us % 1_000_000:06d}] {message}"
+
+
+def build_result(machine: Machine, bp: Process, hung_why: str | None, wall: float) -> BootResult:
+    kernel = machine.kernel
+    now = machine.engine.now
+    reasons = list(machine.reasons)
+    log = list(kernel.log)
+    for name, exc in machine.engine.failures:
+        reasons.append(f"{name}: model raised {type(exc).__name__}: {exc}")
+    stuck = next((c for c in kernel.cpus if c.state == "kicking"), None)
+    if hung_why is not None:
+        where = (
+            f" while waking CPU{stuck.cpu} (APIC 0x{stuck.apic_id:x}) with {stuck.wakeup_handler}()"
+            if stuck is not None
+            else ""
+        )
+        message = f"kapic: watchdog: boot CPU stuck{where}; {hung_why}"
+        log.append((now, "err", message))
+        reasons.append(message.removeprefix("kapic: watchdog: "))
+    cpus: list[CpuResult] = []
+    failed = False
+    for k in kernel.cpus:
+        state: CpuState
+        if k.cpu == 0:
+            state = "boot-cpu"
+        elif not k.present:
+            state = "disabled"
+        elif k.state == "online":
+            state = "online"
+        elif k.state == "kicking" and hung_why is not None:
+            state = "hung"
+        elif k.state == "failed":
+            state = "failed"
+        else:
+            state = "not-attempted"
+        if state in ("failed", "hung"):
+            failed = True
+            reasons.append(f"CPU{k.cpu} (APIC 0x{k.apic_id:x}): {k.error or state}")
+        alive = (
+            k.alive_ns - k.kick_start_ns
+            if k.alive_ns is not None and k.kick_start_ns is not None and not k.abandoned
+            else None
+        )
+        cpus.append(CpuResult(k.cpu, k.apic_id, state, k.wakeup_handler, alive,
+                              k.kick_start_ns, k.online_ns, k.error))
+    kind: ResultKind = "hung" if hung_why is not None else ("cpu-failed" if failed else "ok")
+    handlers = {c.wakeup_handler for c in cpus if c.wakeup_handler}
+    methods = machine.plugins.wakeup_methods()
+    used = [m for m in methods if m.handler_name in handlers]
+    method = machine.method if machine.method != "auto" else (
+        "+".join(m.name for m in used) or "none"
+    )
+    trust = [m.trust(machine.platform) for m in used]
+    if kind != "ok":
+        for m in used:
+            why = m.unavailable(machine.platform)
+            if why is not None:
+                reasons.insert(0, why)
+    sim_time = machine.bp_done if machine.bp_done is not None else now
+    return BootResult(
+        result=kind,
+        platform=machine.platform.name,
+        kernel=kernel.profile.name,
+        method=method,
+        seed=machine.seed,
+        cpus_requested=sum(1 for k in kernel.cpus if k.present),
+        sim_time_ns=sim_time,
+        cpus=cpus,
+        log=[format_log_line(t, m) for t, level, m in log if level != "debug"],
+        trace=sorted(machine.trace, key=lambda e: e.t_ns),
+        spans=list(machine.spans),
+        counters=dict(machine.counters),
+        trust=trust,
+        reasons=list(dict.fromkeys(reasons)),
+        config={**kernel.config.as_dict(), "firmware": machine.firmware.name},
+        wall_seconds=wall,
+        events=machine.engine.events,
+    )

@@ -1,0 +1,80 @@
+"""Platform models: timing parameters and hypervisor rules of bare metal, KVM and TDX.
+
+Every timing parameter is named, documented with its source and overridable
+(``kapic boot --param NAME=VALUE``). Times are integer nanoseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from kapic.errors import ConfigError
+
+__all__ = ["PARAM_DOCS", "Platform"]
+
+Hypervisor = Literal["none", "kvm", "tdx"]
+
+#: What each timing parameter means and where its default comes from.
+PARAM_DOCS: Mapping[str, str] = {
+    "ipi_latency_ns": "ICR write to the IPI reaching the target local APIC",
+    "icr_busy_ns": "xAPIC ICR delivery-status (busy) time after a write; 0 when emulated",
+    "vm_exit_ns": "cost of one VM exit (an ICR write trapped by the hypervisor), on the sender",
+    "relax_ns": "one iteration of a kernel spin loop: READ_ONCE of a bouncing line + PAUSE",
+    "fw_poll_ns": "one iteration of the firmware's mailbox polling loop on a parked AP",
+    "vcpu_delay_ns": "extra time before the hypervisor runs the target vCPU (slow or hostile host)",
+    "ap_alive_ns": "AP from its first instruction at the wakeup vector to reporting alive "
+    "(trampoline, early start_secondary, microcode load)",
+    "ap_online_ns": "AP from being released (SHOULD_ONLINE / callout) to set_cpu_online "
+    "(cpu_init, ap_starting, TSC sync, delay calibration)",
+    "bp_online_ns": "boot CPU's remaining hotplug work per CPU after the AP is online",
+    "jitter_ppm": "seeded per-CPU jitter of ap_alive_ns and ap_online_ns, parts per million",
+    "legacy_cpu": "1 for a pre-family-6 Intel / pre-0xF AMD CPU: init_udelay = 10 ms",
+    "bogomips_x100": "BogoMIPS of one CPU times 100 (only printed)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """A simulated platform.
+
+    :param name: command-line name (``bare-metal``, ``kvm``, ``tdx``).
+    :param hypervisor: which hypervisor rules apply to IPIs and wakeups.
+    :param firmware: name of the firmware model that parks the APs.
+    :param init_sipi: whether the guest can start APs with INIT/SIPI at all.
+    :param parallel_bringup: ``x86_cpuinit.parallel_bringup`` (TDX clears it).
+    :param params: timing parameters, see :data:`PARAM_DOCS`.
+    """
+
+    name: str
+    description: str
+    hypervisor: Hypervisor
+    firmware: str
+    init_sipi: bool
+    parallel_bringup: bool
+    params: Mapping[str, int] = field(default_factory=dict)
+    #: what a guest must trust to start its APs on this platform, by wakeup method name
+    sources: str = ""
+
+    def param(self, name: str) -> int:
+        try:
+            return self.params[name]
+        except KeyError:
+            raise ConfigError(f"platform {self.name}: unknown parameter {name!r}") from None
+
+    def with_params(self, overrides: Mapping[str, str | int]) -> Platform:
+        """A copy with some timing parameters replaced (values are integers, ``_`` allowed)."""
+        params = dict(self.params)
+        for key, raw in overrides.items():
+            if key not in PARAM_DOCS:
+                known = ", ".join(sorted(PARAM_DOCS))
+                raise ConfigError(f"unknown platform parameter {key!r} (known: {known})")
+            try:
+                value = int(str(raw).replace("_", ""), 0)
+            except ValueError:
+                raise ConfigError(f"--param {key}={raw}: not an integer") from None
+            if value < 0:
+                raise ConfigError(f"--param {key}={raw}: must not be negative")
+            params[key] = value
+        return replace(self, params=params)

@@ -1,0 +1,123 @@
+"""The outcome of one simulated boot: plain data for the report renderers.
+
+A :class:`BootResult` holds everything a report needs; nothing in it refers back to the
+machine, so results can be pickled, compared and rendered in another process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+__all__ = ["BootResult", "CpuResult", "Span", "TraceEvent"]
+
+ResultKind = Literal["ok", "cpu-failed", "hung", "invalid-input", "not-applicable"]
+CpuState = Literal["online", "failed", "offline", "not-attempted", "hung", "boot-cpu", "disabled"]
+
+
+class TraceEvent(NamedTuple):
+    """One instant of the event trace: simulated time, CPU, what happened."""
+
+    t_ns: int
+    cpu: int
+    kind: str
+    detail: str = ""
+
+
+class Span(NamedTuple):
+    """A phase of one CPU's bring-up, for timelines: ``[start_ns, end_ns)`` on ``cpu``.
+
+    ``name`` is one of ``kick`` (the wakeup hook on the boot CPU, e.g. the INIT/SIPI sequence),
+    ``mailbox`` (the mailbox handshake, nested in ``kick``), ``ap-startup`` (the AP from its
+    wakeup to reporting alive), ``alive-wait`` (the boot CPU waiting for the AP's alive state)
+    and ``online`` (the rest of the hotplug states up to online). ``cpu`` is the CPU whose
+    timeline the span belongs on (kick, mailbox and alive-wait run on CPU 0 for ``target``).
+    """
+
+    cpu: int
+    name: str
+    start_ns: int
+    end_ns: int
+    target: int
+
+
+@dataclass(slots=True)
+class CpuResult:
+    """Per-CPU outcome."""
+
+    cpu: int
+    apic_id: int
+    state: CpuState
+    #: kernel name of the function that woke it (``acpi_wakeup_cpu``, ...) or None
+    wakeup_handler: str | None = None
+    #: from the start of the kick to the AP reporting alive, None when it never did
+    kick_to_alive_ns: int | None = None
+    kick_start_ns: int | None = None
+    online_ns: int | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class BootResult:
+    """Everything one simulated boot produced."""
+
+    result: ResultKind
+    platform: str
+    kernel: str
+    method: str
+    seed: int
+    cpus_requested: int
+    sim_time_ns: int
+    cpus: list[CpuResult]
+    log: list[str]
+    trace: list[TraceEvent] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    #: what the guest must trust for the wakeup to work, e.g. ["hypervisor INIT/SIPI emulation"]
+    trust: list[str] = field(default_factory=list)
+    #: why the run failed / is not possible, in one sentence each
+    reasons: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    #: wall-clock seconds the simulation took (excluded from determinism checks)
+    wall_seconds: float = 0.0
+    events: int = 0
+
+    @property
+    def cpus_online(self) -> int:
+        return sum(1 for c in self.cpus if c.state in ("online", "boot-cpu"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``kapic boot --json`` object (``schema_version`` 1)."""
+        return {
+            "schema_version": 1,
+            "result": self.result,
+            "platform": self.platform,
+            "kernel": self.kernel,
+            "method": self.method,
+            "seed": self.seed,
+            "cpus_requested": self.cpus_requested,
+            "cpus_online": self.cpus_online,
+            "sim_time_ns": self.sim_time_ns,
+            "counters": dict(sorted(self.counters.items())),
+            "trust": list(self.trust),
+            "reasons": list(self.reasons),
+            "config": dict(self.config),
+            "cpus": [
+                {
+                    "cpu": c.cpu,
+                    "apic_id": c.apic_id,
+                    "state": c.state,
+                    "wakeup_handler": c.wakeup_handler,
+                    "kick_to_alive_ns": c.kick_to_alive_ns,
+                    "kick_start_ns": c.kick_start_ns,
+                    "online_ns": c.online_ns,
+                    "error": c.error,
+                }
+                for c in self.cpus
+            ],
+            "log": list(self.log),
+            "trace": [[e.t_ns, e.cpu, e.kind, e.detail] for e in self.trace],
+            "spans": [[s.cpu, s.name, s.start_ns, s.end_ns, s.target] for s in self.spans],
+            "events": self.events,
+            "wall_seconds": self.wall_seconds,
+        }

@@ -1,0 +1,152 @@
+"""Firmware models of APs parked in the mailbox loop: TDVF (edk2) and td-shim.
+
+TDVF follows tianocore/edk2 OvmfPkg/TdxDxe/X64/ApRunLoop.nasm (reference section 7.1): spin
+while the 32-bit value at offset 0 is 0; act only if ApicId is the AP's own or broadcast;
+Wakeup: read the 64-bit vector, zero 8 bytes at offset 0 (the acknowledgement), jump; Test:
+zero 8 bytes, keep polling; Sleep: stop forever; anything else: ignored, never acknowledged.
+td-shim follows confidential-containers/td-shim ap_loop.asm (section 7.2): ApicId first, only
+the low 32 bits of the vector, no Test; the ``td-shim-noack`` revision jumps without clearing.
+
+One poller object stands for all parked APs: the APs that are not addressed only read, so a
+write to the mailbox is checked once and the addressed AP reacts ``fw_poll_ns`` later. A
+slow or hostile VMM (``vcpu_delay_ns``) preempts the addressed vCPU after it has read the
+mailbox and before it acknowledges; it cannot wake an AP on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from kapic import Cpu, FirmwareModel, Madt, MpWakeup, finalize_madt
+from kapic_acpi_mailbox.mailbox import (
+    ACPI_MP_WAKE_COMMAND_TEST,
+    ACPI_MP_WAKE_COMMAND_WAKEUP,
+    APIC_ID,
+    APIC_ID_BROADCAST,
+    APIC_ID_INVALID,
+    COMMAND,
+    TDVF_COMMAND_SLEEP,
+    TDVF_MAILBOX,
+    TDVF_RESET_VECTOR,
+    WAKEUP_VECTOR,
+)
+
+if TYPE_CHECKING:
+    from kapic import Machine
+
+
+def mailbox_address(madt: Madt) -> int | None:
+    for entry in madt.subtables:
+        if isinstance(entry, MpWakeup):
+            return entry.mailbox_address
+    return None
+
+
+class MailboxFirmware(FirmwareModel):
+    """Common part: publish the structure, park the APs, poll the mailbox."""
+
+    name = "tdvf"
+    summary = "TDVF (edk2 OVMF for TDX): APs in ApRunLoop, mailbox v1 with reset vector"
+    trust = "firmware only (TDVF's mailbox loop); the VMM can delay an AP, not steer it"
+    vector_bits = 64
+    apic_id_first = False
+    acknowledges = True
+    supports_test = True
+
+    def publish_madt(self, madt: Madt) -> Madt:
+        """TDVF appends an MP Wakeup structure (version 1) to QEMU's MADT."""
+        if mailbox_address(madt) is not None:
+            return madt
+        wake = MpWakeup(version=1, mailbox_address=TDVF_MAILBOX, reset_vector=TDVF_RESET_VECTOR)
+        return finalize_madt(dataclasses.replace(madt, subtables=(*madt.subtables, wake)))
+
+    def park(self, machine: Machine) -> None:
+        base = mailbox_address(machine.madt) or TDVF_MAILBOX
+        poller = _Poller(self, machine, base)
+        for cpu in machine.cpus[1:]:
+            cpu.state = "firmware"
+            poller.parked[cpu.apic_id] = cpu
+        mem = machine.memory
+        mem.write(base + COMMAND, 4, 0)
+        mem.write(base + APIC_ID, 4, APIC_ID_INVALID)
+        mem.write(base + WAKEUP_VECTOR, 8, 0)
+        machine.engine.on_write(base, base + 16, poller.on_write)
+
+
+class TdShimFirmware(MailboxFirmware):
+    name = "td-shim"
+    summary = "td-shim: ApicId checked first, 32-bit wakeup vector, no Test command"
+    trust = "firmware only (td-shim's AP loop); the VMM can delay an AP, not steer it"
+    vector_bits = 32
+    apic_id_first = True
+    supports_test = False
+
+
+class TdShimNoAckFirmware(TdShimFirmware):
+    name = "td-shim-noack"
+    summary = "td-shim revision 0ee18baf: jumps to the vector WITHOUT clearing the command"
+    acknowledges = False
+
+
+class _Poller:
+    def __init__(self, model: MailboxFirmware, machine: Machine, base: int) -> None:
+        self.model = model
+        self.machine = machine
+        self.base = base
+        self.parked: dict[int, Cpu] = {}
+        self.pending = False
+
+    def on_write(self, addr: int, size: int) -> None:
+        if not self.pending and self.parked:
+            self.pending = True
+            self.machine.engine.schedule(self.machine.platform.param("fw_poll_ns"), self.poll)
+
+    def poll(self, _arg: object = None) -> None:
+        self.pending = False
+        mem, base = self.machine.memory, self.base
+        if self.model.apic_id_first:
+            targets = self._targets(mem.read(base + APIC_ID, 4))
+            command = mem.read(base + COMMAND, 4) if targets else 0
+        else:
+            command = mem.read(base + COMMAND, 4)  # Command and Reserved compared as a dword
+            targets = self._targets(mem.read(base + APIC_ID, 4)) if command else []
+        if not command or not targets:
+            return
+        for cpu in targets:
+            self._act(cpu, command)
+
+    def _targets(self, apic_id: int) -> list[Cpu]:
+        if apic_id == APIC_ID_BROADCAST:
+            return list(self.parked.values())
+        cpu = self.parked.get(apic_id)
+        return [cpu] if cpu is not None else []
+
+    def _act(self, cpu: Cpu, command: int) -> None:
+        machine = self.machine
+        delay = machine.platform.param("vcpu_delay_ns")
+        if command == ACPI_MP_WAKE_COMMAND_WAKEUP:
+            vector = machine.memory.read(self.base + WAKEUP_VECTOR, self.model.vector_bits // 8)
+            del self.parked[cpu.apic_id]
+            machine.engine.schedule(delay, self._wake, (cpu, vector))
+        elif command == ACPI_MP_WAKE_COMMAND_TEST and self.model.supports_test:
+            machine.engine.schedule(delay, self._ack, cpu)
+        elif command == TDVF_COMMAND_SLEEP and not self.model.apic_id_first:
+            del self.parked[cpu.apic_id]
+            cpu.state = "firmware"  # jmp $ forever
+
+    def _ack(self, cpu: Cpu) -> None:
+        if self.model.acknowledges:
+            self.machine.counters["mailbox_handshakes"] += 1
+            self.machine.memory.write(self.base + COMMAND, 8, 0)
+        self.machine.kernel.trace("fw-ack", f"APIC 0x{cpu.apic_id:x}", cpu.logical or 0)
+
+    def _wake(self, arg: tuple[Cpu, int]) -> None:
+        cpu, vector = arg
+        self._ack(cpu)
+        self.machine.start_ap(cpu, vector, "long")
+
+    def rejoin(self, cpu: Cpu) -> None:
+        """An offlined CPU that jumped to the reset vector polls the mailbox again."""
+        cpu.state = "firmware"
+        self.parked[cpu.apic_id] = cpu

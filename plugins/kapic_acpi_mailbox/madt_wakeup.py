@@ -1,0 +1,90 @@
+"""The ``upstream`` kernel's mailbox wakeup (6.11+).
+
+Models arch/x86/kernel/acpi/madt_wakeup.c: ``acpi_parse_mp_wake`` (size checks, reset vector
+for version 1, otherwise offlining disabled and the in-memory MADT's mailbox address zeroed),
+``acpi_wakeup_cpu`` (no wakemap, no timeout: spin until the firmware acknowledges) and
+``acpi_mp_cpu_die`` (the Test command after an offlined CPU jumped to the reset vector).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from kapic import EINVAL, EOPNOTSUPP, RELAX, Kernel, MpWakeup, print_madt_entry, udelay
+from kapic_acpi_mailbox.mailbox import (
+    ACPI_MP_WAKE_COMMAND_TEST,
+    ACPI_MP_WAKE_COMMAND_WAKEUP,
+    APIC_ID,
+    COMMAND,
+    MAILBOX_SIZE,
+    WAKEUP_VECTOR,
+)
+
+PLUGIN_NAME = "acpi-mailbox"
+
+
+def _mailbox(kernel: Kernel) -> Any:
+    st = kernel.state(PLUGIN_NAME)
+    if st.get("mailbox") is None:
+        st["mailbox"] = kernel.memremap(st["paddr"], MAILBOX_SIZE)
+    return st["mailbox"]
+
+
+def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Generator[Any, Any, int]:
+    st = kernel.state(PLUGIN_NAME)
+    if not st.get("paddr"):
+        if not st.get("warned"):
+            st["warned"] = True
+            kernel.printk("No MADT mailbox: cannot bringup secondary CPUs. Booting with kexec?")
+        return -EOPNOTSUPP
+    mailbox = _mailbox(kernel)
+    mailbox.write_once(APIC_ID, 4, apicid)
+    mailbox.write_once(WAKEUP_VECTOR, 8, start_ip)
+    mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_WAKEUP)
+    start = kernel.engine.now
+    # Wait for the CPU to wake up: no timeout, the firmware is trusted and the VMM may only
+    # delay it (after the acknowledgement do_boot_cpu still waits 10 s for a sign of life).
+    while mailbox.read_once(COMMAND, 2):
+        yield RELAX
+    kernel.span("mailbox", start, cpu)
+    return 0
+
+
+def acpi_mp_cpu_die(kernel: Kernel, cpu: int, apicid: int) -> Generator[Any, Any, bool]:
+    """Hand an offlined CPU (now in the firmware's loop again) back with the Test command."""
+    mailbox = _mailbox(kernel)
+    mailbox.write_once(APIC_ID, 4, apicid)
+    mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_TEST)
+    timeout = 1_000_000  # USEC_PER_SEC polls of udelay(1)
+    while mailbox.read_once(COMMAND, 2):
+        timeout -= 1
+        if not timeout:
+            kernel.printk(f"Failed to hand over CPU {cpu} to BIOS")
+            return False
+        yield udelay(1)
+    return True
+
+
+def acpi_parse_mp_wake(kernel: Kernel, entry: MpWakeup, end: int) -> int:
+    config = kernel.config
+    if not (config.X86_64 and config.SMP):  # CONFIG_ACPI_MADT_WAKEUP depends on both
+        return 0
+    if entry.length < 16 or entry.offset + 16 > end:
+        return -EINVAL
+    for line in print_madt_entry(entry, kernel.profile.version):
+        # 6.11+ prints the entry with pr_debug; 5.19-6.10 warn "unsupported MADT entry"
+        kernel.printk(line, "debug" if line.startswith("ACPI: MP Wakeup") else "warn")
+    st = kernel.state(PLUGIN_NAME)
+    st["paddr"] = entry.mailbox_address
+    if entry.version >= 1 and entry.reset_vector is not None:
+        # acpi_mp_setup_reset(): identity page tables always allocate in the simulation.
+        st["reset_vector"] = entry.reset_vector
+        kernel.smp_ops["cpu_die"] = acpi_mp_cpu_die
+    else:
+        # Disable CPU offlining, and hide the mailbox from a kexec'd kernel.
+        kernel.offlining_disabled = True
+        at = entry.offset + 8
+        kernel.madt_bytes[at : at + 8] = bytes(8)
+    kernel.apic_state.apic_update_callback("wakeup_secondary_cpu_64", acpi_wakeup_cpu)
+    return 0

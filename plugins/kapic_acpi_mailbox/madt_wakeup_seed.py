@@ -1,0 +1,73 @@
+"""The ``seed`` kernel's mailbox wakeup: the seed patch (PATCHv7 21/30 as re-sent by Dave Hansen).
+
+Models arch/x86/kernel/acpi/boot.c ``acpi_parse_mp_wake`` and ``acpi_wakeup_cpu`` of
+../shared/reference/seed-patch.txt: a wakemap that refuses a second wakeup of one APIC ID,
+plain stores of APIC ID and vector then ``smp_store_release`` of the command, and a poll of
+at most 255 reads (``wake_tries_left``) after which the command is withdrawn and -EIO returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from kapic import EINVAL, EIO, ENODEV, RELAX, Kernel, MpWakeup, print_madt_entry
+from kapic_acpi_mailbox.mailbox import (
+    ACPI_MP_WAKE_COMMAND_WAKEUP,
+    APIC_ID,
+    COMMAND,
+    MAILBOX_SIZE,
+    WAKEUP_VECTOR,
+)
+
+PLUGIN_NAME = "acpi-mailbox"
+
+
+def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Generator[Any, Any, int]:
+    st = kernel.state(PLUGIN_NAME)
+    # Remap mailbox memory only for the first call; wakeups are serialized by the core.
+    if st.get("mailbox") is None:
+        st["mailbox"] = kernel.memremap(st["paddr"], MAILBOX_SIZE)
+    wakemap: set[int] = st.setdefault("apic_id_wakemap", set())
+    # ACPI 6.4: the mailbox cannot be used more than once for the same CPU.
+    if apicid in wakemap:
+        kernel.printk(f"ACPI: CPU already awake (APIC ID {apicid:x}), skipping wakeup")
+        return -EINVAL
+    mailbox = st["mailbox"]
+    mailbox.write_once(APIC_ID, 4, apicid)
+    mailbox.write_once(WAKEUP_VECTOR, 8, start_ip)
+    # apic_id and wakeup_vector must be visible to firmware before the command.
+    mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_WAKEUP)
+    start = kernel.engine.now
+    # 255 was found to work on well-behaving TDX guest systems.
+    wake_tries_left = 255
+    while True:
+        if not mailbox.read_once(COMMAND, 2):
+            break
+        wake_tries_left -= 1
+        if not wake_tries_left:
+            break
+        yield RELAX
+    kernel.span("mailbox", start, cpu)
+    if not wake_tries_left:
+        kernel.printk(f"ACPI: ACPI wakeup of APIC ID: 0x{apicid:x} timed out")
+        # Reset ->command so mailbox can try to boot another CPU.
+        mailbox.store_release(COMMAND, 2, 0)
+        return -EIO
+    wakemap.add(apicid)
+    return 0
+
+
+def acpi_parse_mp_wake(kernel: Kernel, entry: MpWakeup, end: int) -> int:
+    if not kernel.config.X86_64:  # the seed parses type 0x10 only under CONFIG_X86_64
+        return 0
+    if not kernel.config.SMP:
+        return -ENODEV
+    if entry.length < 16:  # BAD_MADT_ENTRY against the 16-byte struct
+        return -EINVAL
+    for line in print_madt_entry(entry, kernel.profile.version):
+        # 6.11+ prints the entry with pr_debug; 5.19-6.10 warn "unsupported MADT entry"
+        kernel.printk(line, "debug" if line.startswith("ACPI: MP Wakeup") else "warn")
+    kernel.state(PLUGIN_NAME)["paddr"] = entry.mailbox_address
+    kernel.apic_state.acpi_wake_cpu_handler_update(acpi_wakeup_cpu)
+    return 0

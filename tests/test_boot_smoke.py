@@ -1,0 +1,53 @@
+"""End-to-end smoke tests of `kapic boot` on each platform (details live in tests/kernel etc.)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kapic import BootSpec, run_boot
+from kapic.cli import main
+
+
+@pytest.mark.parametrize(
+    ("platform", "handler"),
+    [("bare-metal", "wakeup_secondary_cpu_via_init"), ("kvm", "wakeup_secondary_cpu_via_init"),
+     ("tdx", "acpi_wakeup_cpu")],
+)
+def test_64_cpus_boot_on_each_platform(platform: str, handler: str) -> None:
+    result = run_boot(BootSpec(platform=platform, cpus=64))
+    assert result.result == "ok"
+    assert result.cpus_online == 64
+    assert {c.wakeup_handler for c in result.cpus[1:]} == {handler}
+    assert result.log[-2].endswith("smp: Brought up 1 node, 64 CPUs")
+
+
+def test_boot_is_deterministic_bit_for_bit() -> None:
+    def run(seed: int) -> str:
+        data = run_boot(BootSpec(platform="kvm", cpus=64, seed=seed)).to_json()
+        data.pop("wall_seconds")
+        return json.dumps(data, sort_keys=True)
+
+    assert run(7) == run(7)
+    assert run(7) != run(8)
+
+
+def test_cli_boot_json_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["boot", "--platform", "tdx", "--cpus", "4", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema_version"] == 1 and data["result"] == "ok"
+    assert [c["state"] for c in data["cpus"]] == ["boot-cpu", "online", "online", "online"]
+    assert main(["boot", "--platform", "tdx", "--method", "init-sipi", "--cpus", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "CPU1 failed to report alive state" in out
+    assert "INIT/SIPI is not available on tdx" in out
+    assert main(["boot", "--cpus", "2", "--config", "NOPE=1"]) == 2
+    assert "unknown option" in capsys.readouterr().err
+
+
+def test_hung_boot_ends_with_the_watchdog(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["boot", "--platform", "kvm", "--method", "acpi-mailbox", "--cpus", "2"])
+    out = capsys.readouterr().out
+    assert rc == 3
+    assert "boot CPU stuck while waking CPU1 (APIC 0x1) with acpi_wakeup_cpu()" in out
