@@ -29,6 +29,10 @@ class FirmwareModel:
         """The MADT this firmware hands to the OS (default: unchanged)."""
         return madt
 
+    def reset_vector_entry(self, machine: Machine, cpu: int) -> bool:
+        """Logical CPU ``cpu`` jumped to the reset vector; False if this firmware has none."""
+        return False
+
     def park(self, machine: Machine) -> None:
         """Put every AP of ``machine`` in its waiting state."""
         for cpu in machine.cpus[1:]:

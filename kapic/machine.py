@@ -71,6 +71,8 @@ class Machine:
         self.spans: list[Span] = []
         self.reasons: list[str] = []
         self.cpus: list[Cpu] = []
+        #: firmware models' per-machine state
+        self.firmware_state: dict[str, object] = {}
         self.hw_by_apicid: dict[int, int] = {}
         self.kcpu_by_apicid: dict[int, KernelCpu] = {}
         # The hardware is what the firmware's table describes: one CPU per enabled entry.
@@ -96,6 +98,8 @@ class Machine:
                 self.kernel.wakeup_secondary_cpu_via_init = wm.fallback_handler
         self._jitter_ppm = platform.param("jitter_ppm")
         self.bp_done: int | None = None
+        self._hung_why: str | None = None
+        self._wall = 0.0
         #: ``progress(done, total)`` called as each AP comes online or fails
         self.progress: Callable[[int, int], None] | None = None
         self._done_cpus = 0
@@ -189,10 +193,22 @@ class Machine:
 
         return build_madt(self.madt)
 
+    def offline(self, cpus: list[int]) -> list[int]:
+        """After :meth:`boot`: take logical CPUs offline one by one; their return codes."""
+        from kapic.kernel.hotplug import cpu_down
+
+        codes: list[int] = []
+
+        def run() -> Any:
+            for cpu in cpus:
+                codes.append((yield from cpu_down(self.kernel, cpu)))
+
+        self.engine.process(run(), "CPU0-hotplug", relax_ns=self.platform.param("relax_ns"))
+        self.engine.run(until=self.engine.now + self.watchdog_ns)
+        return codes
+
     def boot(self, *, max_events: int | None = None) -> BootResult:
         """Run the boot to its end (or the watchdog) and return the result."""
-        from kapic.outcome import build_result
-
         wall0 = time.perf_counter()
         if max_events is None:
             max_events = 5_000_000 + 2_000 * len(self.cpus)
@@ -201,6 +217,7 @@ class Machine:
         self.engine.run(until=self.watchdog_ns, max_events=max_events)
         hung_why = None
         if self.bp_done is None:
+            self.engine.now = max(self.engine.now, self.watchdog_ns)
             if self.engine.events >= max_events:
                 hung_why = (
                     f"stopped after {max_events} events: a spin loop that never settles "
@@ -208,4 +225,12 @@ class Machine:
                 )
             else:
                 hung_why = f"the watchdog stopped the boot at {self.watchdog_ns / 1e9:g} s"
-        return build_result(self, bp, hung_why, time.perf_counter() - wall0)
+        self._hung_why = hung_why
+        self._wall = time.perf_counter() - wall0
+        return self.result()
+
+    def result(self) -> BootResult:
+        """The :class:`BootResult` of the machine as it is now (after :meth:`boot`)."""
+        from kapic.outcome import build_result
+
+        return build_result(self, self._hung_why, self._wall)

@@ -8,7 +8,6 @@ from kapic.result import BootResult, CpuResult, CpuState, ResultKind
 
 if TYPE_CHECKING:
     from kapic.machine import Machine
-    from kapic.sim.engine import Process
 
 __all__ = ["build_result", "format_log_line"]
 
@@ -19,7 +18,7 @@ def format_log_line(t_ns: int, message: str) -> str:
     return f"[{us // 1_000_000:5d}.{us % 1_000_000:06d}] {message}"
 
 
-def build_result(machine: Machine, bp: Process, hung_why: str | None, wall: float) -> BootResult:
+def build_result(machine: Machine, hung_why: str | None, wall: float) -> BootResult:
     kernel = machine.kernel
     now = machine.engine.now
     reasons = list(machine.reasons)
@@ -46,6 +45,8 @@ def build_result(machine: Machine, bp: Process, hung_why: str | None, wall: floa
             state = "disabled"
         elif k.state == "online":
             state = "online"
+        elif k.state == "offline":
+            state = "offline"
         elif k.state == "kicking" and hung_why is not None:
             state = "hung"
         elif k.state == "failed":

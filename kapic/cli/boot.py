@@ -19,11 +19,13 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--relaxed-memory", action="store_true",
                         help="plain stores become visible late and out of order (LKMM-style)")
     parser.add_argument("--trace", action="store_true", help="also print the event trace")
+    parser.add_argument("--offline", action="append", type=int, default=[], metavar="CPU",
+                        help="after the boot, take logical CPU offline (repeatable)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from kapic.api import BootSpec, run_boot
+    from kapic.api import BootSpec, build_machine
     from kapic.plugin import PluginHost
 
     host = PluginHost.from_options(args.plugin_options)
@@ -40,7 +42,11 @@ def run(args: argparse.Namespace) -> int:
         firmware=args.firmware,
         relaxed_memory=args.relaxed_memory,
     )
-    result = run_boot(spec, plugins=host)
+    machine = build_machine(spec, host)
+    result = machine.boot()
+    if args.offline and result.result != "hung":
+        machine.offline(args.offline)
+        result = machine.result()
     if args.json:
         print_json(result.to_json())
     else:

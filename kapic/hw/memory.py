@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from kapic.sim.engine import Engine
+from kapic.sim.engine import Engine, Wait
 
 __all__ = ["CpuMemory", "IoMem", "PhysicalMemory", "Visibility"]
 
@@ -176,6 +176,10 @@ class IoMem:
 
     def store_release(self, off: int, n: int, value: int) -> None:
         self.mem.smp_store_release(self._addr(off, n), n, value)
+
+    def wait_write(self, off: int, n: int, timeout: int | None = None) -> Wait:
+        """Yield this to sleep until ``n`` bytes at ``off`` are written (or ``timeout`` ns)."""
+        return self.mem.phys.engine.wait_write(self._addr(off, n), n, timeout)
 
     def load_acquire(self, off: int, n: int) -> int:
         return self.mem.smp_load_acquire(self._addr(off, n), n)

@@ -149,6 +149,25 @@ class Engine:
         #: (lo, hi, callback(addr, size)) called when bytes in [lo, hi) become visible
         self._write_hooks: list[tuple[int, int, Callable[[int, int], None]]] = []
 
+    def wait_write(self, addr: int, size: int, timeout: int | None = None) -> Wait:
+        """A :class:`Wait` that ends at the next visible write to ``[addr, addr + size)``.
+
+        For a poll with a delay between reads (``while (READ_ONCE(x) && --t) udelay(1);``)
+        that would otherwise cost one event per iteration: wait for the word to change,
+        bounded by the loop's total time, then read it again.
+        """
+        sig = Signal(self, f"write@{addr:#x}")
+        hook: tuple[int, int, Callable[[int, int], None]]
+
+        def fire(_addr: int, _size: int) -> None:
+            if hook in self._write_hooks:
+                self._write_hooks.remove(hook)
+            sig.fire()
+
+        hook = (addr, addr + size, fire)
+        self._write_hooks.append(hook)
+        return Wait(sig, timeout)
+
     def on_write(self, lo: int, hi: int, callback: Callable[[int, int], None]) -> None:
         """Call ``callback(addr, size)`` after every visible write overlapping ``[lo, hi)``.
 
@@ -184,17 +203,18 @@ class Engine:
         pop = heapq.heappop
         self._stopped = False
         limit = max_events if max_events is not None else -1
+        resume, timeout = self._resume_token, self._wait_timeout
         while heap and not self._stopped and self.events != limit:
             t, _seq, fn, arg = heap[0]
             if until is not None and t > until:
                 self.now = until
                 return
             pop(heap)
+            if (fn == resume or fn == timeout) and arg[1] != arg[0]._token:
+                continue  # a stale wake-up (the process moved on): costs no time
             self.now = t
             self.events += 1
             fn(arg)
-        if until is not None and not heap and self.now < until:
-            self.now = until
 
     # -- processes --------------------------------------------------------------------------
     def _resume_token(self, arg: tuple[Process, int, object]) -> None:
@@ -279,7 +299,7 @@ class Engine:
 
     def notify_write(self, addr: int, size: int) -> None:
         """Called by memory when ``size`` bytes at ``addr`` become visible to other CPUs."""
-        for lo, hi, callback in self._write_hooks:
+        for lo, hi, callback in tuple(self._write_hooks):
             if addr < hi and lo < addr + size:
                 callback(addr, size)
         if not self._watchers:

@@ -72,6 +72,17 @@ class MailboxFirmware(FirmwareModel):
         mem.write(base + APIC_ID, 4, APIC_ID_INVALID)
         mem.write(base + WAKEUP_VECTOR, 8, 0)
         machine.engine.on_write(base, base + 16, poller.on_write)
+        machine.firmware_state["mailbox-poller"] = poller
+
+    def reset_vector_entry(self, machine: Machine, cpu: int) -> bool:
+        """TDVF's relocated reset vector rebuilds the firmware's environment and re-enters
+        the mailbox loop (AsmRelocateApResetVector)."""
+        poller = machine.firmware_state.get("mailbox-poller")
+        hw = machine.kernel.cpus[cpu].hw_index
+        if not isinstance(poller, _Poller) or hw is None:
+            return False
+        poller.rejoin(machine.cpus[hw])
+        return True
 
 
 class TdShimFirmware(MailboxFirmware):

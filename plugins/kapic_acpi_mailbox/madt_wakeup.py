@@ -52,18 +52,30 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
 
 
 def acpi_mp_cpu_die(kernel: Kernel, cpu: int, apicid: int) -> Generator[Any, Any, bool]:
-    """Hand an offlined CPU (now in the firmware's loop again) back with the Test command."""
+    """Hand an offlined CPU (back in the firmware's loop) over with the Test command."""
     mailbox = _mailbox(kernel)
     mailbox.write_once(APIC_ID, 4, apicid)
     mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_TEST)
-    timeout = 1_000_000  # USEC_PER_SEC polls of udelay(1)
+    # while (READ_ONCE(command) && --timeout) udelay(1); with timeout = USEC_PER_SEC:
+    # sleep until the word changes (at 1 us poll granularity), at most 1 s in all.
+    start = kernel.engine.now
+    limit = 1_000_000 * udelay(1)
     while mailbox.read_once(COMMAND, 2):
-        timeout -= 1
-        if not timeout:
-            kernel.printk(f"Failed to hand over CPU {cpu} to BIOS")
+        left = start + limit - kernel.engine.now
+        if left <= 0:
+            kernel.printk(f"Failed to hand over CPU {cpu} to BIOS", "err")
             return False
-        yield udelay(1)
+        yield mailbox.wait_write(COMMAND, 2, left)
+        step = udelay(1)
+        late = (kernel.engine.now - start) % step
+        if late:
+            yield step - late
     return True
+
+
+def acpi_mp_play_dead(kernel: Kernel, cpu: int) -> bool:
+    """The dying CPU jumps to the firmware's reset vector (asm_acpi_mp_play_dead)."""
+    return kernel.machine.firmware.reset_vector_entry(kernel.machine, cpu)
 
 
 def acpi_parse_mp_wake(kernel: Kernel, entry: MpWakeup, end: int) -> int:
@@ -81,6 +93,7 @@ def acpi_parse_mp_wake(kernel: Kernel, entry: MpWakeup, end: int) -> int:
         # acpi_mp_setup_reset(): identity page tables always allocate in the simulation.
         st["reset_vector"] = entry.reset_vector
         kernel.smp_ops["cpu_die"] = acpi_mp_cpu_die
+        kernel.smp_ops["play_dead"] = acpi_mp_play_dead
     else:
         # Disable CPU offlining, and hide the mailbox from a kexec'd kernel.
         kernel.offlining_disabled = True

@@ -1,0 +1,120 @@
+"""``kapic compare``: run every wakeup method on every platform it applies to, side by side.
+
+The table (or ``--json``) goes to stdout; the progress bar and notes about written files to
+stderr. Exit status: 0 when the comparison was made, including rows that show a method as not
+possible, a CPU failure or a hang stopped by the watchdog (each is a result, shown as such);
+1 when a run rejected its input (``invalid-input``) or the MADT file is missing; a
+:class:`~kapic.errors.KapicError` raised on the way gives its own status (2 for bad options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kapic.cli.common import add_machine_options, key_values, watchdog_ns
+from kapic.errors import ExitCode, InputError
+
+if TYPE_CHECKING:
+    from kapic.result import BootResult
+
+__all__ = ["DEFAULT_CPUS", "add_parser", "run"]
+
+DEFAULT_CPUS = 8
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``compare`` sub-parser to ``subparsers`` (from ``add_subparsers``)."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "compare",
+        help="compare the wakeup methods side by side",
+        description="Run every wakeup method on every platform it applies to and show the "
+        "runs side by side (default: 8 CPUs, upstream kernel).",
+    )
+    add_machine_options(p, many=True)
+    p.add_argument("--blame", action="store_true", help="also list the slowest CPUs first")
+    p.add_argument("--trace", metavar="FILE", help="write a Perfetto/Chrome trace (JSON)")
+    p.add_argument("--plot", metavar="FILE", help="draw a timeline (.png or .svg)")
+    p.set_defaults(func=run)
+
+
+def _render(results: list[BootResult], args: argparse.Namespace) -> None:
+    from kapic.report import dumps, render_blame, render_compare, write_plot, write_trace
+
+    out = dumps(results) if args.json else render_compare(results)
+    if args.blame and not args.json:
+        out += "\nBlame (kick to alive, slowest first):\n\n" + render_blame(results)
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    if args.trace is not None:
+        write_trace(results, args.trace)
+        print(f"kapic: trace written to {args.trace} (open in ui.perfetto.dev)", file=sys.stderr)
+    if args.plot is not None:
+        write_plot(results, args.plot)
+        print(f"kapic: plot written to {args.plot}", file=sys.stderr)
+
+
+def _spool_stdin(stack: contextlib.ExitStack) -> str:
+    """Standard input saved to a file: every run of the comparison reads the MADT again."""
+    directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="kapic-"))
+    path = Path(directory) / "stdin-madt"
+    path.write_bytes(sys.stdin.buffer.read())
+    return str(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the comparison described by ``args``; return the exit status."""
+    with contextlib.ExitStack() as stack:
+        if args.madt == "-":
+            args.madt = _spool_stdin(stack)
+        return _compare(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from kapic.report import check_plot_path, progress_bar, require_matplotlib
+
+    # Every check that can fail does so before the first simulation, not minutes later.
+    if args.plot is not None:
+        check_plot_path(args.plot)
+        require_matplotlib()
+    if args.madt is not None and not Path(args.madt).is_file():
+        raise InputError("no such file", source=args.madt)
+    config = key_values(args.config, "--config")
+    params = key_values(args.param, "--param")
+    watchdog = watchdog_ns(args.watchdog)
+    cpus: int | None = args.cpus
+    if cpus is None and args.madt is None:
+        cpus = DEFAULT_CPUS
+    # Imported here so that `kapic --help` does not load the simulator and its plugins.
+    from kapic.api import BootSpec, compare_plan, run_boot
+    from kapic.plugin import PluginHost
+
+    host = PluginHost.from_options(args.plugin_options)
+    plan = compare_plan(args.platform, args.method, plugins=host)
+    results: list[BootResult] = []
+    for index, (method, platform) in enumerate(plan, start=1):
+        spec = BootSpec(
+            platform=platform,
+            kernel=args.kernel,
+            method=method,
+            cpus=cpus,
+            madt=args.madt,
+            config=config,
+            params=params,
+            seed=args.seed,
+            watchdog_ns=watchdog,
+            firmware=args.firmware,
+        )
+        bar = progress_bar(label=f"[{index}/{len(plan)}] {method} on {platform}")
+        try:
+            results.append(run_boot(spec, plugins=host, progress=bar))
+        finally:
+            if bar is not None:
+                bar.close()
+    _render(results, args)
+    failed = any(r.result == "invalid-input" for r in results)
+    return int(ExitCode.FAILED if failed else ExitCode.OK)

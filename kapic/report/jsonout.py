@@ -1,0 +1,62 @@
+"""``kapic compare --json``: a stable schema, ``{"schema_version": 1, "runs": [...]}``.
+
+Each run holds ``method``, ``platform``, ``kernel``, ``result``, ``seed``, ``cpus_requested``,
+``cpus_online``, ``sim_time_ns``, ``kick_to_alive_ns`` (``median``, ``p99``, ``max``, ``count``;
+nearest rank over the APs that reported alive, ``null`` when none did), ``counters`` (always
+``ipis``, ``vm_exits``, ``mailbox_handshakes``, ``icr_writes``, plus any other the run kept),
+``trust``, ``reasons``, ``config``, ``cpus`` (per CPU, as ``kapic boot --json``) and
+``wall_seconds``. Every value is a function of the simulation's inputs except those under a key
+whose name contains ``wall``; keys are emitted sorted so equal runs give equal bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+from kapic.report.stats import run_stats
+from kapic.result import BootResult
+
+__all__ = ["SCHEMA_VERSION", "compare_json", "dumps", "run_json"]
+
+SCHEMA_VERSION: Final = 1
+
+
+def run_json(result: BootResult) -> dict[str, Any]:
+    """The JSON object of one run."""
+    full = result.to_json()
+    stats = run_stats(result)
+    return {
+        "method": result.method,
+        "platform": result.platform,
+        "kernel": result.kernel,
+        "result": result.result,
+        "seed": result.seed,
+        "cpus_requested": stats.cpus_requested,
+        "cpus_online": stats.cpus_online,
+        "sim_time_ns": stats.sim_time_ns,
+        "kick_to_alive_ns": {
+            "median": stats.kick_to_alive_median_ns,
+            "p99": stats.kick_to_alive_p99_ns,
+            "max": stats.kick_to_alive_max_ns,
+            "count": stats.alive_aps,
+        },
+        "counters": dict(stats.counters),
+        "trust": full["trust"],
+        "reasons": full["reasons"],
+        "config": full["config"],
+        "cpus": full["cpus"],
+        "wall_seconds": full["wall_seconds"],
+    }
+
+
+def compare_json(results: Sequence[BootResult]) -> dict[str, Any]:
+    """The whole ``--json`` document."""
+    return {"schema_version": SCHEMA_VERSION, "runs": [run_json(r) for r in results]}
+
+
+def dumps(results: Sequence[BootResult]) -> str:
+    """The document as indented text with sorted keys; config values JSON cannot hold become
+    strings."""
+    return json.dumps(compare_json(results), indent=2, sort_keys=True, default=str) + "\n"
