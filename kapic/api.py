@@ -13,7 +13,7 @@ from kapic.machine import DEFAULT_WATCHDOG_NS, Machine
 from kapic.plugin import PluginHost
 from kapic.result import BootResult
 
-__all__ = ["BootSpec", "build_machine", "compare_plan", "run_boot"]
+__all__ = ["BootSpec", "build_machine", "compare_plan", "mark_unavailable", "run_boot"]
 
 DEFAULT_CPUS = 8
 MAX_CPUS = 65536
@@ -124,3 +124,18 @@ def compare_plan(
             if reason is None or methods or wm.fallback_handler is not None:
                 plan.append((m, p))
     return plan
+
+
+def mark_unavailable(result: BootResult, plugins: PluginHost | None = None) -> BootResult:
+    """For ``kapic compare``: a run of a method its platform cannot support becomes
+    ``not-applicable`` with the reason first (the kernel's failed attempt kept after it)."""
+    host = plugins or PluginHost()
+    why = host.method(result.method).unavailable(host.platform(result.platform))
+    if why is not None and result.result != "ok":
+        rest = [r for r in result.reasons if r != why]
+        if rest:
+            more = f" (and {len(rest) - 1} more)" if len(rest) > 1 else ""
+            why = f"{why}; the kernel's attempt: {rest[0]}{more}"
+        result.result = "not-applicable"
+        result.reasons = [why]
+    return result

@@ -88,7 +88,7 @@ class Machine:
 
             raise MadtError("no enabled processor entry: nothing to boot", source="MADT")
         self.cpus[0].state = "boot-cpu"
-        self.x2apic_capable = platform.hypervisor != "none" or max(self.hw_by_apicid) >= 0xFF
+        self.x2apic_capable = bool(platform.param("x2apic")) or max(self.hw_by_apicid) >= 0xFF
         #: the table the firmware hands to the kernel
         self.madt = madt
         firmware.park(self)
@@ -103,11 +103,13 @@ class Machine:
         #: ``progress(done, total)`` called as each AP comes online or fails
         self.progress: Callable[[int, int], None] | None = None
         self._done_cpus = 0
+        self._last_progress_ns = 0
 
     # -- services for hardware, firmware and kernel models ----------------------------------
     def progress_tick(self) -> None:
         """One more AP finished (online or failed)."""
         self._done_cpus += 1
+        self._last_progress_ns = self.engine.now
         if self.progress is not None:
             total = sum(1 for k in self.kernel.cpus[1:] if k.present)
             self.progress(self._done_cpus, total)
@@ -214,17 +216,29 @@ class Machine:
             max_events = 5_000_000 + 2_000 * len(self.cpus)
         bp = self.engine.process(self._bp_main(), "CPU0", relax_ns=self.platform.param("relax_ns"))
         self.cpus[0].process = bp
-        self.engine.run(until=self.watchdog_ns, max_events=max_events)
+        # The watchdog bites when no AP has come online or failed for watchdog_ns: a boot
+        # that keeps failing CPUs after 10 s each still makes progress.
+        deadline = self.watchdog_ns
+        while True:
+            self.engine.run(until=deadline, max_events=max_events)
+            if self.bp_done is not None or self.engine.events >= max_events:
+                break
+            if self._last_progress_ns + self.watchdog_ns <= deadline or not self.engine._heap:
+                break
+            deadline = self._last_progress_ns + self.watchdog_ns
         hung_why = None
         if self.bp_done is None:
-            self.engine.now = max(self.engine.now, self.watchdog_ns)
+            self.engine.now = max(self.engine.now, self._last_progress_ns + self.watchdog_ns)
             if self.engine.events >= max_events:
                 hung_why = (
                     f"stopped after {max_events} events: a spin loop that never settles "
                     "(its locals change every iteration)"
                 )
             else:
-                hung_why = f"the watchdog stopped the boot at {self.watchdog_ns / 1e9:g} s"
+                hung_why = (
+                    f"the watchdog stopped the boot after {self.watchdog_ns / 1e9:g} s "
+                    "without progress"
+                )
         self._hung_why = hung_why
         self._wall = time.perf_counter() - wall0
         return self.result()

@@ -27,11 +27,11 @@ class TraceEvent(NamedTuple):
 class Span(NamedTuple):
     """A phase of one CPU's bring-up, for timelines: ``[start_ns, end_ns)`` on ``cpu``.
 
-    ``name`` is one of ``kick`` (the wakeup hook on the boot CPU, e.g. the INIT/SIPI sequence),
-    ``mailbox`` (the mailbox handshake, nested in ``kick``), ``ap-startup`` (the AP from its
-    wakeup to reporting alive), ``alive-wait`` (the boot CPU waiting for the AP's alive state)
-    and ``online`` (the rest of the hotplug states up to online). ``cpu`` is the CPU whose
-    timeline the span belongs on (kick, mailbox and alive-wait run on CPU 0 for ``target``).
+    ``name`` is one of: on the boot CPU (``cpu`` 0), ``kick`` (the wakeup hook, e.g. the
+    INIT/SIPI sequence), ``mailbox`` (the mailbox handshake, inside ``kick``), ``alive-wait``
+    (waiting for the AP's alive state) and ``online`` (the boot CPU's remaining hotplug work);
+    on the AP itself, ``ap-startup`` (from its wakeup to reporting alive) and ``ap-online``
+    (from being released to ``set_cpu_online``). ``target`` is the AP the span is about.
     """
 
     cpu: int

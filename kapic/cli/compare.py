@@ -90,7 +90,7 @@ def _compare(args: argparse.Namespace) -> int:
     if cpus is None and args.madt is None:
         cpus = DEFAULT_CPUS
     # Imported here so that `kapic --help` does not load the simulator and its plugins.
-    from kapic.api import BootSpec, compare_plan, run_boot
+    from kapic.api import BootSpec, compare_plan, mark_unavailable, run_boot
     from kapic.plugin import PluginHost
 
     host = PluginHost.from_options(args.plugin_options)
@@ -111,10 +111,11 @@ def _compare(args: argparse.Namespace) -> int:
         )
         bar = progress_bar(label=f"[{index}/{len(plan)}] {method} on {platform}")
         try:
-            results.append(run_boot(spec, plugins=host, progress=bar))
+            result = run_boot(spec, plugins=host, progress=bar)
         finally:
             if bar is not None:
                 bar.close()
+        results.append(mark_unavailable(result, host))
     _render(results, args)
     failed = any(r.result == "invalid-input" for r in results)
     return int(ExitCode.FAILED if failed else ExitCode.OK)

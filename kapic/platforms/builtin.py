@@ -32,6 +32,7 @@ _COMMON = {
     "vcpu_delay_ns": 0,
     "jitter_ppm": 20_000,
     "legacy_cpu": 0,
+    "x2apic": 1,
     "bogomips_x100": 580_000,
 }
 

@@ -31,6 +31,9 @@ PARAM_DOCS: Mapping[str, str] = {
     "bp_online_ns": "boot CPU's remaining hotplug work per CPU after the AP is online",
     "jitter_ppm": "seeded per-CPU jitter of ap_alive_ns and ap_online_ns, parts per million",
     "legacy_cpu": "1 for a pre-family-6 Intel / pre-0xF AMD CPU: init_udelay = 10 ms",
+    "x2apic": "1: the local APIC runs in x2APIC mode (one MSR write per IPI, no busy bit), as on "
+    "servers with interrupt remapping and in KVM/TDX guests; 0: xAPIC MMIO with the ICR busy bit "
+    "(forced on when an APIC ID is 255 or more)",
     "bogomips_x100": "BogoMIPS of one CPU times 100 (only printed)",
 }
 

@@ -40,7 +40,9 @@ def render_blame(results: Sequence[BootResult]) -> str:
     blocks = []
     for result in results:
         order = blame_order(result)
-        if not order:
+        if result.result == "not-applicable":
+            lines = [f"  (not possible: {result.reasons[0] if result.reasons else 'no reason given'})"]
+        elif not order:
             lines = ["  (no AP was kicked)"]
         else:
             width = max(len(_when(c)) for c in order) + 2

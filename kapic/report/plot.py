@@ -16,6 +16,7 @@ asked for; figures are drawn with the Agg canvas, never pyplot.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -87,8 +88,9 @@ def _rows(result: BootResult) -> list[int]:
 
 
 def _draw_not_applicable(ax: Axes, result: BootResult) -> None:
-    why = "; ".join(result.reasons) or "no reason recorded"
-    ax.text(0.5, 0.5, f"not possible: {why}", transform=ax.transAxes, ha="center", va="center")
+    why = result.reasons[0].split("; ")[0] if result.reasons else "no reason recorded"
+    text = textwrap.fill(f"not possible: {why}", width=70)
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize="small")
     ax.set_yticks([])
     ax.set_title(run_label(result), fontsize=9, loc="left")
 
