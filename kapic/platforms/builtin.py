@@ -36,6 +36,17 @@ _COMMON = {
     "bogomips_x100": 580_000,
 }
 
+#: KVM and TDX guests share their timing; they differ in their rules and firmware
+_GUEST = {
+    **_COMMON,
+    "ipi_latency_ns": 2_000,
+    "icr_busy_ns": 0,
+    "vm_exit_ns": 1_200,
+    "ap_alive_ns": 900_000,
+    "ap_online_ns": 300_000,
+    "bp_online_ns": 150_000,
+}
+
 BUILTIN_PLATFORMS = (
     Platform(
         name="bare-metal",
@@ -62,15 +73,7 @@ BUILTIN_PLATFORMS = (
         firmware="sipi-wait",
         init_sipi=True,
         parallel_bringup=True,
-        params={
-            **_COMMON,
-            "ipi_latency_ns": 2_000,
-            "icr_busy_ns": 0,
-            "vm_exit_ns": 1_200,
-            "ap_alive_ns": 900_000,
-            "ap_online_ns": 300_000,
-            "bp_online_ns": 150_000,
-        },
+        params=_GUEST,
     ),
     Platform(
         name="tdx",
@@ -80,15 +83,7 @@ BUILTIN_PLATFORMS = (
         firmware="tdvf",
         init_sipi=False,
         parallel_bringup=False,
-        params={
-            **_COMMON,
-            "ipi_latency_ns": 2_000,
-            "icr_busy_ns": 0,
-            "vm_exit_ns": 1_200,
-            "ap_alive_ns": 900_000,
-            "ap_online_ns": 300_000,
-            "bp_online_ns": 150_000,
-        },
+        params=_GUEST,
     ),
 )
 
