@@ -51,6 +51,8 @@ def build_result(machine: Machine, hung_why: str | None, wall: float) -> BootRes
             state = "hung"
         elif k.state == "failed":
             state = "failed"
+        elif k.state == "kicked":
+            state = "kicked"
         else:
             state = "not-attempted"
         if state in ("failed", "hung"):
@@ -63,6 +65,12 @@ def build_result(machine: Machine, hung_why: str | None, wall: float) -> BootRes
         )
         cpus.append(CpuResult(k.cpu, k.apic_id, state, k.wakeup_handler, alive,
                               k.kick_start_ns, k.online_ns, k.error))
+    for event in machine.trace:
+        if event.kind == "ap-late-alive":
+            reasons.append(
+                f"CPU{event.cpu} came alive at {event.t_ns / 1e6:.3f} ms, after the kernel gave up "
+                "on it: it runs kernel code nobody waits for"
+            )
     kind: ResultKind = "hung" if hung_why is not None else ("cpu-failed" if failed else "ok")
     handlers = {c.wakeup_handler for c in cpus if c.wakeup_handler}
     methods = machine.plugins.wakeup_methods()

@@ -194,6 +194,8 @@ class PluginHost:
     def plugins(self) -> list[PluginInfo]:
         infos = []
         for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:  # blocked by name
+                continue
             hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
             dist, version, builtin = self._dists.get(name, (None, None, False))
             infos.append(PluginInfo(name, dist, version, hooks, builtin))

@@ -12,7 +12,10 @@ from typing import Any, Literal, NamedTuple
 __all__ = ["BootResult", "CpuResult", "Span", "TraceEvent"]
 
 ResultKind = Literal["ok", "cpu-failed", "hung", "invalid-input", "not-applicable"]
-CpuState = Literal["online", "failed", "offline", "not-attempted", "hung", "boot-cpu", "disabled"]
+#: ``kicked``: woken, but the boot ended (hung) before the kernel brought it online
+CpuState = Literal[
+    "online", "failed", "offline", "not-attempted", "kicked", "hung", "boot-cpu", "disabled"
+]
 
 
 class TraceEvent(NamedTuple):

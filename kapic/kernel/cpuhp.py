@@ -35,16 +35,17 @@ def _kick(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, bool]:
     kcpu.state = "kicking"
     err = yield from do_boot_cpu(kernel, kcpu)
     if err:
-        kernel.printk(f"smpboot: do_boot_cpu failed({err}) to wakeup CPU#{kcpu.cpu}")
+        kernel.printk(f"smpboot: do_boot_cpu failed({err}) to wakeup CPU#{kcpu.cpu}", "err")
         _fail(kernel, kcpu, f"do_boot_cpu failed({err})")
         return False
+    kcpu.state = "kicked"
     return True
 
 
 def _bringup_ap(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, bool]:
     """``cpuhp_bringup_ap``: wait alive (10 s), release the AP, wait online, finish states."""
     if not (yield from wait_for_alive(kernel, kcpu)):
-        kernel.printk(f"CPU{kcpu.cpu} failed to report alive state")
+        kernel.printk(f"CPU{kcpu.cpu} failed to report alive state", "err")
         _fail(kernel, kcpu, "failed to report alive state within 10 s")
         return False
     yield from _release_and_online(kernel, kcpu)
@@ -66,10 +67,12 @@ def _native_cpu_up_seed(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, 
     """5.19 ``native_cpu_up``: do_boot_cpu kicks, then waits 10 s for a sign of life."""
     kcpu.state = "kicking"
     err = yield from do_boot_cpu(kernel, kcpu)
+    if not err:
+        kcpu.state = "kicked"
     if not err and not (yield from wait_for_alive(kernel, kcpu)):
         err = -1
     if err:
-        kernel.printk(f"smpboot: do_boot_cpu failed({err}) to wakeup CPU#{kcpu.cpu}")
+        kernel.printk(f"smpboot: do_boot_cpu failed({err}) to wakeup CPU#{kcpu.cpu}", "err")
         _fail(kernel, kcpu, f"do_boot_cpu failed({err})")
         return
     yield from _release_and_online(kernel, kcpu)
@@ -85,6 +88,8 @@ def _fail(kernel: Kernel, kcpu: KernelCpu, why: str) -> None:
 
 def smp_init(kernel: Kernel) -> Generator[Any, Any, None]:
     """Bring every present AP online, then print the summary lines."""
+    if not kernel.config.SMP:
+        return  # a uniprocessor kernel has no smp_init()
     kernel.printk("smp: Bringing up secondary CPUs ...")
     aps = [c for c in kernel.cpus[1:] if c.present]
     upstream = kernel.profile.upstream
@@ -94,8 +99,6 @@ def smp_init(kernel: Kernel) -> Generator[Any, Any, None]:
         and kernel.config.X86_64
         and arch_cpuhp_init_parallel_bringup(kernel)
     )
-    if not kernel.config.SMP:
-        aps = []
     if parallel:
         kicked = []
         for kcpu in aps:

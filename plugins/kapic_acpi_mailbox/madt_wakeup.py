@@ -36,7 +36,7 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
     if not st.get("paddr"):
         if not st.get("warned"):
             st["warned"] = True
-            kernel.printk("No MADT mailbox: cannot bringup secondary CPUs. Booting with kexec?")
+            kernel.printk("No MADT mailbox: cannot bringup secondary CPUs. Booting with kexec?", "warn")
         return -EOPNOTSUPP
     mailbox = _mailbox(kernel)
     mailbox.write_once(APIC_ID, 4, apicid)

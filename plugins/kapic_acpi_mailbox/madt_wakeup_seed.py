@@ -31,7 +31,7 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
     wakemap: set[int] = st.setdefault("apic_id_wakemap", set())
     # ACPI 6.4: the mailbox cannot be used more than once for the same CPU.
     if apicid in wakemap:
-        kernel.printk(f"ACPI: CPU already awake (APIC ID {apicid:x}), skipping wakeup")
+        kernel.printk(f"ACPI: CPU already awake (APIC ID {apicid:x}), skipping wakeup", "err")
         return -EINVAL
     mailbox = st["mailbox"]
     mailbox.write_once(APIC_ID, 4, apicid)
@@ -50,7 +50,7 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
         yield RELAX
     kernel.span("mailbox", start, cpu)
     if not wake_tries_left:
-        kernel.printk(f"ACPI: ACPI wakeup of APIC ID: 0x{apicid:x} timed out")
+        kernel.printk(f"ACPI: ACPI wakeup of APIC ID: 0x{apicid:x} timed out", "warn")
         # Reset ->command so mailbox can try to boot another CPU.
         mailbox.store_release(COMMAND, 2, 0)
         return -EIO

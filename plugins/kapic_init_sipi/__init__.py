@@ -85,9 +85,9 @@ def wakeup_secondary_cpu_via_init(
             break
 
     if send_status:
-        kernel.printk("smpboot: APIC never delivered???")
+        kernel.printk("smpboot: APIC never delivered???", "err")
     if accept_status:
-        kernel.printk(f"smpboot: APIC delivery error ({accept_status:x})")
+        kernel.printk(f"smpboot: APIC delivery error ({accept_status:x})", "err")
     return send_status | accept_status
 
 
