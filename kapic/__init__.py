@@ -34,15 +34,15 @@ from kapic.hw.lapic import (
 )
 from kapic.hw.memory import IoMem, Visibility
 from kapic.kernel.acpi_boot import MadtHandler
-from kapic.kernel.apic import Apic, ApicDriverRegistry
+from kapic.kernel.apic import Apic, ApicDriverRegistry, ApicState
 from kapic.kernel.config import KernelConfig, KernelProfile
-from kapic.kernel.kernel import EINVAL, EIO, ENODEV, EOPNOTSUPP, Kernel
+from kapic.kernel.kernel import EINVAL, EIO, ENODEV, EOPNOTSUPP, Kernel, KernelCpu, RealModeHeader
 from kapic.machine import Machine
 from kapic.methods import WakeupHandler, WakeupMethod
-from kapic.platforms.model import Platform
+from kapic.platforms.model import DEFAULT_PARAMS, Platform
 from kapic.plugin import PluginHost
 from kapic.result import BootResult, CpuResult, Span, TraceEvent
-from kapic.sim.engine import RELAX, Engine, Signal, Wait
+from kapic.sim.engine import RELAX, Engine, Process, Signal, Wait
 
 __version__ = "0.1.0"
 
@@ -69,6 +69,7 @@ __all__ = [
     "APIC_ICR_BUSY",
     "APIC_INT_ASSERT",
     "APIC_INT_LEVELTRIG",
+    "DEFAULT_PARAMS",
     "EINVAL",
     "EIO",
     "ENODEV",
@@ -76,6 +77,7 @@ __all__ = [
     "RELAX",
     "Apic",
     "ApicDriverRegistry",
+    "ApicState",
     "BootResult",
     "BootSpec",
     "ConfigError",
@@ -89,6 +91,7 @@ __all__ = [
     "KapicError",
     "Kernel",
     "KernelConfig",
+    "KernelCpu",
     "KernelProfile",
     "LocalApic",
     "LocalX2Apic",
@@ -100,6 +103,8 @@ __all__ = [
     "Platform",
     "PluginError",
     "PluginHost",
+    "Process",
+    "RealModeHeader",
     "Signal",
     "SimulationError",
     "Span",

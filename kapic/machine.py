@@ -141,9 +141,10 @@ class Machine:
                                      f"mode=0x{mode:x} vector=0x{vector:x} dest=0x{dest:x}"))
         if index is None:
             return self.platform.hypervisor != "none"  # a VMM drops it silently
-        if mode in (APIC_DM_INIT, APIC_DM_STARTUP) and self.platform.hypervisor == "tdx":
+        if mode in (APIC_DM_INIT, APIC_DM_STARTUP) and not self.platform.init_sipi:
             self.trace.append(TraceEvent(self.engine.now, index, "ipi-dropped",
-                                         "TDX: the VMM cannot deliver INIT/SIPI to a TD vCPU"))
+                                         f"{self.platform.name}: the VMM cannot deliver INIT/SIPI "
+                                         "to a protected vCPU"))
             return True
         delay = self.platform.param("ipi_latency_ns")
         if self.platform.hypervisor != "none":

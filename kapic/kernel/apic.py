@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel
     from kapic.methods import WakeupHandler
 
-__all__ = ["WAKEUP_FIELDS", "Apic", "ApicDriverRegistry"]
+__all__ = ["WAKEUP_FIELDS", "Apic", "ApicDriverRegistry", "ApicState"]
 
 #: the overridable wakeup callbacks of ``struct apic`` / ``struct apic_override``
 WAKEUP_FIELDS = ("wakeup_secondary_cpu", "wakeup_secondary_cpu_64")

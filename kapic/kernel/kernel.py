@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kapic.methods import WakeupHandler
     from kapic.sim.engine import Signal
 
-__all__ = ["Kernel", "RealModeHeader"]
+__all__ = ["Kernel", "KernelCpu", "RealModeHeader"]
 
 #: errno values kernel code returns
 EINVAL: Final = 22

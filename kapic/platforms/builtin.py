@@ -22,30 +22,18 @@ Calibration (every default is a published figure or derived from one):
 from __future__ import annotations
 
 from kapic.hookspecs import hookimpl
-from kapic.platforms.model import Platform
+from kapic.platforms.model import DEFAULT_PARAMS, Platform
 
 __all__ = ["BUILTIN_PLATFORMS", "PLUGIN"]
 
 _COMMON = {
-    "relax_ns": 100,
-    "fw_poll_ns": 100,
-    "vcpu_delay_ns": 0,
-    "jitter_ppm": 20_000,
-    "legacy_cpu": 0,
-    "x2apic": 1,
-    "bogomips_x100": 580_000,
+    key: DEFAULT_PARAMS[key]
+    for key in ("relax_ns", "fw_poll_ns", "vcpu_delay_ns", "jitter_ppm", "legacy_cpu", "x2apic",
+                "bogomips_x100")
 }
 
 #: KVM and TDX guests share their timing; they differ in their rules and firmware
-_GUEST = {
-    **_COMMON,
-    "ipi_latency_ns": 2_000,
-    "icr_busy_ns": 0,
-    "vm_exit_ns": 1_200,
-    "ap_alive_ns": 900_000,
-    "ap_online_ns": 300_000,
-    "bp_online_ns": 150_000,
-}
+_GUEST = dict(DEFAULT_PARAMS)
 
 BUILTIN_PLATFORMS = (
     Platform(

@@ -12,7 +12,7 @@ from typing import Literal
 
 from kapic.errors import ConfigError
 
-__all__ = ["PARAM_DOCS", "Platform"]
+__all__ = ["DEFAULT_PARAMS", "PARAM_DOCS", "Platform"]
 
 Hypervisor = Literal["none", "kvm", "tdx"]
 
@@ -35,6 +35,26 @@ PARAM_DOCS: Mapping[str, str] = {
     "servers with interrupt remapping and in KVM/TDX guests; 0: xAPIC MMIO with the ICR busy bit "
     "(forced on when an APIC ID is 255 or more)",
     "bogomips_x100": "BogoMIPS of one CPU times 100 (only printed)",
+}
+
+
+#: What :meth:`Platform.param` falls back to when a platform does not set a parameter: the
+#: values of the built-in ``kvm`` guest (see kapic.platforms.builtin for their sources), so a
+#: third-party platform keeps working when kapic adds a parameter.
+DEFAULT_PARAMS: Mapping[str, int] = {
+    "relax_ns": 100,
+    "fw_poll_ns": 100,
+    "vcpu_delay_ns": 0,
+    "jitter_ppm": 20_000,
+    "legacy_cpu": 0,
+    "x2apic": 1,
+    "bogomips_x100": 580_000,
+    "ipi_latency_ns": 2_000,
+    "icr_busy_ns": 0,
+    "vm_exit_ns": 1_200,
+    "ap_alive_ns": 900_000,
+    "ap_online_ns": 300_000,
+    "bp_online_ns": 150_000,
 }
 
 
@@ -63,6 +83,10 @@ class Platform:
     def param(self, name: str) -> int:
         try:
             return self.params[name]
+        except KeyError:
+            pass
+        try:
+            return DEFAULT_PARAMS[name]
         except KeyError:
             raise ConfigError(f"platform {self.name}: unknown parameter {name!r}") from None
 
