@@ -13,7 +13,7 @@ from kapic.machine import DEFAULT_WATCHDOG_NS, Machine
 from kapic.plugin import PluginHost
 from kapic.result import BootResult
 
-__all__ = ["BootSpec", "build_machine", "compare_plan", "mark_unavailable", "run_boot"]
+__all__ = ["BootSpec", "build_machine", "compare_plan", "mark_unavailable", "not_possible", "run_boot"]
 
 DEFAULT_CPUS = 8
 MAX_CPUS = 65536
@@ -51,7 +51,7 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
     platform = host.platform(spec.platform).with_params(spec.params)
     firmware = host.firmware(spec.firmware or platform.firmware)
     profile = get_profile(spec.kernel)
-    config = KernelConfig.from_options(spec.config)
+    config = KernelConfig.from_options(spec.config).check(profile)
     if spec.madt is not None and spec.cpus is not None:
         raise ConfigError("give --cpus or --madt, not both")
     if spec.madt is not None:
@@ -139,3 +139,19 @@ def mark_unavailable(result: BootResult, plugins: PluginHost | None = None) -> B
         result.result = "not-applicable"
         result.reasons = [why]
     return result
+
+
+def not_possible(spec: BootSpec, why: str) -> BootResult:
+    """The result of a run that could not even be set up (``kapic compare`` shows it)."""
+    return BootResult(
+        result="not-applicable",
+        platform=spec.platform,
+        kernel=spec.kernel,
+        method=spec.method or "auto",
+        seed=spec.seed,
+        cpus_requested=spec.cpus or 0,
+        sim_time_ns=0,
+        cpus=[],
+        log=[],
+        reasons=[why],
+    )

@@ -29,8 +29,6 @@ class ExitCode(enum.IntEnum):
     FAILED = 1
     #: The command line was wrong.
     USAGE = 2
-    #: The simulated boot never finished; the watchdog stopped it.
-    HUNG = 3
     #: A plugin failed to load or misbehaved.
     PLUGIN = 4
 

@@ -29,8 +29,9 @@ class FirmwareModel:
         """The MADT this firmware hands to the OS (default: unchanged)."""
         return madt
 
-    def reset_vector_entry(self, machine: Machine, cpu: int) -> bool:
-        """Logical CPU ``cpu`` jumped to the reset vector; False if this firmware has none."""
+    def reset_vector_entry(self, machine: Machine, cpu: int, vector: int) -> bool:
+        """Logical CPU ``cpu`` jumped to ``vector`` to return to the firmware; True when the
+        firmware took it back (its own reset vector), False otherwise (the CPU is lost)."""
         return False
 
     def park(self, machine: Machine) -> None:

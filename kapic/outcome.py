@@ -78,6 +78,11 @@ def build_result(machine: Machine, hung_why: str | None, wall: float) -> BootRes
     method = machine.method if machine.method != "auto" else (
         "+".join(m.name for m in used) or "none"
     )
+    if machine.method != "auto" and handlers and not any(m.name == machine.method for m in used):
+        reasons.append(
+            f"--method {machine.method} was asked for, but the kernel woke the CPUs with "
+            f"{', '.join(sorted(h + '()' for h in handlers))}: a hook installed at boot wins"
+        )
     trust = [m.trust(machine.platform) for m in used]
     if kind != "ok":
         for m in used:

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from kapic.cli.common import add_machine_options, key_values, print_json, watchdog_ns
-from kapic.errors import ExitCode
+from kapic.errors import ConfigError, ExitCode, InputError
 
 __all__ = ["add_parser"]
 
@@ -42,7 +42,16 @@ def run(args: argparse.Namespace) -> int:
         firmware=args.firmware,
         relaxed_memory=args.relaxed_memory,
     )
-    machine = build_machine(spec, host)
+    try:
+        machine = build_machine(spec, host)
+    except InputError as exc:
+        if args.json:  # the result object still comes, saying what was wrong
+            print_json({"schema_version": 1, "result": "invalid-input", "error": str(exc)})
+        raise
+    bad = [c for c in args.offline if not 0 < c < len(machine.kernel.cpus or machine.cpus)]
+    if bad or len(set(args.offline)) != len(args.offline):
+        raise ConfigError(f"--offline {args.offline}: give distinct secondary CPU numbers "
+                          f"(1..{len(machine.cpus) - 1})")
     result = machine.boot()
     if args.offline and result.result != "hung":
         machine.offline(args.offline)
@@ -65,6 +74,5 @@ def run(args: argparse.Namespace) -> int:
         )
         for reason in result.reasons:
             out.write(f"  - {reason}\n")
-    if result.result == "hung":
-        return int(ExitCode.HUNG)
+    # A hung boot is a boot in which a CPU failed to come up: exit 1, as for a failed CPU.
     return int(ExitCode.OK if result.result == "ok" else ExitCode.FAILED)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kapic.cli.common import add_machine_options, key_values, watchdog_ns
-from kapic.errors import ExitCode, InputError
+from kapic.errors import ConfigError, ExitCode, InputError
 
 if TYPE_CHECKING:
     from kapic.result import BootResult
@@ -58,6 +58,14 @@ def _render(results: list[BootResult], args: argparse.Namespace) -> None:
         print(f"kapic: plot written to {args.plot}", file=sys.stderr)
 
 
+def _check_writable(option: str, path: str) -> None:
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{option}: is a directory, not a file", source=path)
+    if not target.parent.is_dir():
+        raise InputError(f"{option}: directory {str(target.parent)!r} does not exist", source=path)
+
+
 def _spool_stdin(stack: contextlib.ExitStack) -> str:
     """Standard input saved to a file: every run of the comparison reads the MADT again."""
     directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="kapic-"))
@@ -78,6 +86,9 @@ def _compare(args: argparse.Namespace) -> int:
     from kapic.report import check_plot_path, progress_bar, require_matplotlib
 
     # Every check that can fail does so before the first simulation, not minutes later.
+    for option, path in (("--trace", args.trace), ("--plot", args.plot)):
+        if path is not None:
+            _check_writable(option, path)
     if args.plot is not None:
         check_plot_path(args.plot)
         require_matplotlib()
@@ -90,11 +101,14 @@ def _compare(args: argparse.Namespace) -> int:
     if cpus is None and args.madt is None:
         cpus = DEFAULT_CPUS
     # Imported here so that `kapic --help` does not load the simulator and its plugins.
-    from kapic.api import BootSpec, compare_plan, mark_unavailable, run_boot
-    from kapic.plugin import PluginHost
+    from kapic.api import BootSpec, compare_plan, mark_unavailable, not_possible, run_boot
+    from kapic.plugin import AUTOLOAD_ENV, PluginHost
 
     host = PluginHost.from_options(args.plugin_options)
     plan = compare_plan(args.platform, args.method, plugins=host)
+    if not plan:
+        raise ConfigError("nothing to compare: no wakeup method is installed (plugins blocked, "
+                          f"or {AUTOLOAD_ENV} set?)")
     results: list[BootResult] = []
     for index, (method, platform) in enumerate(plan, start=1):
         spec = BootSpec(
@@ -112,6 +126,8 @@ def _compare(args: argparse.Namespace) -> int:
         bar = progress_bar(label=f"[{index}/{len(plan)}] {method} on {platform}")
         try:
             result = run_boot(spec, plugins=host, progress=bar)
+        except ConfigError as exc:  # e.g. the platform's firmware model is not installed
+            result = not_possible(spec, str(exc))
         finally:
             if bar is not None:
                 bar.close()

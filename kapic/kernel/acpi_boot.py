@@ -59,20 +59,23 @@ def madt_cpu_entries(madt: Madt) -> list[CpuEntry]:
     """The processor entries the kernel registers, with the rules of reference section 1.4."""
     # Online-capable is honoured from ACPI 6.3 (MADT revision 5) on; kapic has no FADT.
     oc = madt.header.revision >= 5
-    lapics = [s for s in madt.subtables if isinstance(s, LocalApic)]
-    x2apics = [s for s in madt.subtables if isinstance(s, LocalX2Apic)]
-    has_lapic = any(s.apic_id != 0xFF and _usable(s.flags, oc) for s in lapics)
+    has_lapic = any(
+        s.apic_id != 0xFF and _usable(s.flags, oc)
+        for s in madt.subtables
+        if isinstance(s, LocalApic)
+    )
     out: list[CpuEntry] = []
-    for x2 in x2apics:  # the kernel parses type 9 before type 0
-        if x2.x2apic_id == 0xFFFFFFFF or (has_lapic and x2.x2apic_id < 0xFF):
-            continue
-        if _usable(x2.flags, oc):
-            out.append(CpuEntry(x2.x2apic_id, bool(x2.flags & 1), True))
-    for la in lapics:
-        if la.apic_id == 0xFF:
-            continue
-        if _usable(la.flags, oc):
-            out.append(CpuEntry(la.apic_id, bool(la.flags & 1), False))
+    # One walk over types 0 and 9 together, in table order (acpi_table_parse_entries_array:
+    # "enumerate the APIC IDs in the order that they appear in the MADT").
+    for entry in madt.subtables:
+        if isinstance(entry, LocalX2Apic):
+            if entry.x2apic_id == 0xFFFFFFFF or (has_lapic and entry.x2apic_id < 0xFF):
+                continue
+            if _usable(entry.flags, oc):
+                out.append(CpuEntry(entry.x2apic_id, bool(entry.flags & 1), True))
+        elif isinstance(entry, LocalApic):
+            if entry.apic_id != 0xFF and _usable(entry.flags, oc):
+                out.append(CpuEntry(entry.apic_id, bool(entry.flags & 1), False))
     return out
 
 
@@ -94,16 +97,25 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
     ordered = sorted(entries, key=lambda e: e.apic_id != bp_apic)  # the boot CPU is CPU 0
     present = 0
     seen: set[int] = set()
+    dropped = 0
     for cpu in ordered:
         if cpu.apic_id in seen:
             continue
         seen.add(cpu.apic_id)
         if len(kernel.cpus) >= kernel.config.NR_CPUS:
-            kernel.printk(
-                f"APIC: NR_CPUS/possible_cpus limit of {kernel.config.NR_CPUS} reached. "
-                f"Processor {len(kernel.cpus)}/0x{cpu.apic_id:x} ignored.",
-                "warn",
-            )
+            if kernel.profile.upstream:  # 6.9+ topology code: one line
+                if not dropped:
+                    kernel.printk(
+                        f"APIC: CPU limit of {kernel.config.NR_CPUS} reached. "
+                        "Ignoring further CPUs", "warn"
+                    )
+            else:  # 5.x generic_processor_info: thiscpu = max + disabled_cpus, counting up
+                kernel.printk(
+                    f"APIC: NR_CPUS/possible_cpus limit of {kernel.config.NR_CPUS} reached. "
+                    f"Processor {kernel.config.NR_CPUS + dropped}/0x{cpu.apic_id:x} ignored.",
+                    "warn",
+                )
+            dropped += 1
             continue
         index = hw.get(cpu.apic_id)
         is_present = cpu.enabled and index is not None

@@ -52,7 +52,8 @@ class KernelConfig:
     X86_64: bool = True
     SMP: bool = True
     NR_CPUS: int = 8192
-    HOTPLUG_PARALLEL: bool = True
+    #: None: the profile's default (y from 6.5 on; the option does not exist in 5.19)
+    HOTPLUG_PARALLEL: bool | None = None
     #: ``cpu_init_udelay=`` on the command line; None = not given
     cpu_init_udelay: int | None = None
     #: ``x2apic_phys`` on the command line
@@ -81,6 +82,17 @@ class KernelConfig:
                 known = "X86_64, SMP, NR_CPUS, HOTPLUG_PARALLEL, cpu_init_udelay, x2apic_phys"
                 raise ConfigError(f"--config {raw_key}: unknown option (known: {known})")
         return config
+
+    def check(self, profile: KernelProfile) -> KernelConfig:
+        """Resolve profile defaults; reject options the profile's kernel does not have."""
+        if self.HOTPLUG_PARALLEL is None:
+            return replace(self, HOTPLUG_PARALLEL=profile.upstream)
+        if self.HOTPLUG_PARALLEL and not profile.upstream:
+            raise ConfigError(
+                "--config HOTPLUG_PARALLEL=y: the seed profile is Linux 5.19, which has no "
+                "parallel bring-up (CONFIG_HOTPLUG_PARALLEL arrived in 6.5)"
+            )
+        return self
 
     def as_dict(self) -> dict[str, object]:
         return {

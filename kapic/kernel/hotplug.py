@@ -25,6 +25,11 @@ def cpu_down(kernel: Kernel, cpu: int) -> Generator[Any, Any, int]:
     if cpu <= 0 or cpu >= len(kernel.cpus) or kernel.cpus[cpu].state != "online":
         kernel.printk(f"kapic: cpu_down(CPU{cpu}): not an online secondary CPU", "err")
         return -EINVAL
+    if not kernel.profile.upstream and kernel.platform.hypervisor == "tdx":
+        # Before 6.11 a TDX guest cannot offline CPUs (CC_ATTR_HOTPLUG_DISABLED).
+        kernel.printk(f"kapic: cpu_down(CPU{cpu}) = -{EOPNOTSUPP}: TDX guests cannot offline CPUs "
+                      "before 6.11 (CC_ATTR_HOTPLUG_DISABLED)", "err")
+        return -EOPNOTSUPP
     if kernel.offlining_disabled:
         kernel.printk(f"kapic: cpu_down(CPU{cpu}) = -{EOPNOTSUPP}: offlining is disabled", "err")
         return -EOPNOTSUPP

@@ -43,6 +43,13 @@ def mailbox_address(madt: Madt) -> int | None:
     return None
 
 
+def reset_vector(madt: Madt) -> int | None:
+    for entry in madt.subtables:
+        if isinstance(entry, MpWakeup):
+            return entry.reset_vector
+    return None
+
+
 class MailboxFirmware(FirmwareModel):
     """Common part: publish the structure, park the APs, poll the mailbox."""
 
@@ -73,14 +80,20 @@ class MailboxFirmware(FirmwareModel):
         mem.write(base + WAKEUP_VECTOR, 8, 0)
         machine.engine.on_write(base, base + 16, poller.on_write)
         machine.firmware_state["mailbox-poller"] = poller
+        machine.firmware_state["reset-vector"] = reset_vector(machine.madt)
 
-    def reset_vector_entry(self, machine: Machine, cpu: int) -> bool:
+    def reset_vector_entry(self, machine: Machine, cpu: int, vector: int) -> bool:
         """TDVF's relocated reset vector rebuilds the firmware's environment and re-enters
-        the mailbox loop (AsmRelocateApResetVector)."""
+        the mailbox loop (AsmRelocateApResetVector); any other address is not firmware code."""
         poller = machine.firmware_state.get("mailbox-poller")
         hw = machine.kernel.cpus[cpu].hw_index
         if not isinstance(poller, _Poller) or hw is None:
             return False
+        # A reset vector of 0 means the firmware cannot take CPUs back (ACPI 6.6 ECR).
+        if not vector or vector != machine.firmware_state.get("reset-vector"):
+            machine.kernel.trace("ap-crash", f"jumped to reset vector 0x{vector:x}: not firmware", cpu)
+            machine.cpus[hw].state = "crashed"
+            return True  # the kernel believes the CPU went back to the firmware
         poller.rejoin(machine.cpus[hw])
         return True
 

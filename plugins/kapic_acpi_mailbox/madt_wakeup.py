@@ -74,8 +74,10 @@ def acpi_mp_cpu_die(kernel: Kernel, cpu: int, apicid: int) -> Generator[Any, Any
 
 
 def acpi_mp_play_dead(kernel: Kernel, cpu: int) -> bool:
-    """The dying CPU jumps to the firmware's reset vector (asm_acpi_mp_play_dead)."""
-    return kernel.machine.firmware.reset_vector_entry(kernel.machine, cpu)
+    """The dying CPU jumps to the MADT's reset vector (asm_acpi_mp_play_dead); the kernel
+    does not check it for 0."""
+    vector = kernel.state(PLUGIN_NAME)["reset_vector"]
+    return kernel.machine.firmware.reset_vector_entry(kernel.machine, cpu, vector)
 
 
 def acpi_parse_mp_wake(kernel: Kernel, entry: MpWakeup, end: int) -> int:

@@ -103,9 +103,11 @@ def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     module.compare_plan = fake.compare_plan  # type: ignore[attr-defined]
     module.run_boot = fake.run_boot  # type: ignore[attr-defined]
     module.mark_unavailable = lambda result, host: result  # type: ignore[attr-defined]
+    module.not_possible = lambda spec, why: None  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "kapic.api", module)
     plugin = types.ModuleType("kapic.plugin")
     plugin.PluginHost = FakeHost  # type: ignore[attr-defined]
+    plugin.AUTOLOAD_ENV = "KAPIC_DISABLE_PLUGIN_AUTOLOAD"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "kapic.plugin", plugin)
     return fake
 
