@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kapic.acpi.cpus import madt_cpu_entries
 from kapic.acpi.entry import POLARITY_NAMES, TRIGGER_NAMES, MadtEntry, inti_polarity, inti_trigger
 from kapic.acpi.header import table_checksum
 from kapic.acpi.interrupts import InterruptOverride, IoApic, LocalApicNmi, LocalX2ApicNmi
@@ -131,13 +132,11 @@ def madt_to_json(madt: Madt, *, file: str | None = None, file_size: int | None =
 
 def madt_summary_line(madt: Madt) -> str:
     """One line: CPUs enabled / possible, I/O APICs, wakeup mailbox."""
-    cpus = [e for e in madt.subtables if isinstance(e, LocalApic | LocalX2Apic)]
-    # boot.c acpi_parse_lapic/acpi_parse_x2apic ignore IDs 0xFF / 0xFFFFFFFF.
-    valid = [e for e in cpus if (e.apic_id != 0xFF if isinstance(e, LocalApic)
-                                 else e.x2apic_id != 0xFFFFFFFF)]
-    enabled = sum(e.enabled for e in valid)
+    # Counted with the kernel's rules (placeholder IDs, x2APIC IDs below 0xFF beside LAPICs).
+    possible = madt_cpu_entries(madt)
+    enabled = sum(e.enabled for e in possible)
     summary = madt_summary(madt)
-    line = (f"CPUs: {enabled} enabled / {len(valid)} possible, "
+    line = (f"CPUs: {enabled} enabled / {len(possible)} possible, "
             f"{summary['ioapic']} IOAPIC(s)")
     wakeup = next((e for e in madt.subtables if isinstance(e, MpWakeup)), None)
     if wakeup is None:

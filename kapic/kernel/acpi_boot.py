@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kapic.acpi.cpus import madt_cpu_entries
 from kapic.acpi.kprint import madt_boot_lines
 from kapic.acpi.madt import Madt
-from kapic.acpi.processors import LocalApic, LocalX2Apic
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel
 
-__all__ = ["MadtHandler", "acpi_process_madt"]
+__all__ = ["MadtHandler", "acpi_process_madt", "madt_cpu_entries"]
 
 #: pr_debug lines of acpi_table_print_madt_entry (hidden in a default boot log)
 _DEBUG = ("ACPI: LAPIC (", "ACPI: X2APIC (", "ACPI: IOAPIC (", "ACPI: MP Wakeup")
@@ -39,44 +39,6 @@ class MadtHandler:
     handler: Callable[[Kernel, Any, int], int]
     max_entries: int = 0
     plugin: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CpuEntry:
-    apic_id: int
-    enabled: bool
-    x2apic: bool
-
-
-def _usable(flags: int, online_capable_supported: bool) -> bool:
-    """``acpi_is_processor_usable()``."""
-    if flags & 1:
-        return True
-    return not online_capable_supported or bool(flags & 2)
-
-
-def madt_cpu_entries(madt: Madt) -> list[CpuEntry]:
-    """The processor entries the kernel registers, with the rules of reference section 1.4."""
-    # Online-capable is honoured from ACPI 6.3 (MADT revision 5) on; kapic has no FADT.
-    oc = madt.header.revision >= 5
-    has_lapic = any(
-        s.apic_id != 0xFF and _usable(s.flags, oc)
-        for s in madt.subtables
-        if isinstance(s, LocalApic)
-    )
-    out: list[CpuEntry] = []
-    # One walk over types 0 and 9 together, in table order (acpi_table_parse_entries_array:
-    # "enumerate the APIC IDs in the order that they appear in the MADT").
-    for entry in madt.subtables:
-        if isinstance(entry, LocalX2Apic):
-            if entry.x2apic_id == 0xFFFFFFFF or (has_lapic and entry.x2apic_id < 0xFF):
-                continue
-            if _usable(entry.flags, oc):
-                out.append(CpuEntry(entry.x2apic_id, bool(entry.flags & 1), True))
-        elif isinstance(entry, LocalApic):
-            if entry.apic_id != 0xFF and _usable(entry.flags, oc):
-                out.append(CpuEntry(entry.apic_id, bool(entry.flags & 1), False))
-    return out
 
 
 def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler]) -> int:

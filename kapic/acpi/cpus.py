@@ -1,0 +1,54 @@
+"""Which MADT processor entries the kernel counts: the rules of arch/x86/kernel/acpi/boot.c.
+
+Models ``acpi_parse_lapic`` / ``acpi_parse_x2apic`` (IDs 0xFF and 0xFFFFFFFF are placeholders,
+x2APIC entries below 0xFF are ignored when a usable LAPIC entry exists) and
+``acpi_is_processor_usable()`` (reference section 1.4), walking types 0 and 9 together in table
+order as ``acpi_table_parse_entries_array`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kapic.acpi.madt import Madt
+from kapic.acpi.processors import LocalApic, LocalX2Apic
+
+__all__ = ["CpuEntry", "acpi_is_processor_usable", "madt_cpu_entries"]
+
+
+@dataclass(frozen=True, slots=True)
+class CpuEntry:
+    apic_id: int
+    enabled: bool
+    x2apic: bool
+
+
+def acpi_is_processor_usable(flags: int, online_capable_supported: bool) -> bool:
+    """``acpi_is_processor_usable()``: enabled, or online capable (or that bit not supported)."""
+    if flags & 1:
+        return True
+    return not online_capable_supported or bool(flags & 2)
+
+
+def madt_cpu_entries(madt: Madt) -> list[CpuEntry]:
+    """The processor entries the kernel registers, with the rules of reference section 1.4."""
+    # Online-capable is honoured from ACPI 6.3 (MADT revision 5) on; kapic has no FADT.
+    oc = madt.header.revision >= 5
+    has_lapic = any(
+        s.apic_id != 0xFF and acpi_is_processor_usable(s.flags, oc)
+        for s in madt.subtables
+        if isinstance(s, LocalApic)
+    )
+    out: list[CpuEntry] = []
+    # One walk over types 0 and 9 together, in table order (acpi_table_parse_entries_array:
+    # "enumerate the APIC IDs in the order that they appear in the MADT").
+    for entry in madt.subtables:
+        if isinstance(entry, LocalX2Apic):
+            if entry.x2apic_id == 0xFFFFFFFF or (has_lapic and entry.x2apic_id < 0xFF):
+                continue
+            if acpi_is_processor_usable(entry.flags, oc):
+                out.append(CpuEntry(entry.x2apic_id, bool(entry.flags & 1), True))
+        elif isinstance(entry, LocalApic):
+            if entry.apic_id != 0xFF and acpi_is_processor_usable(entry.flags, oc):
+                out.append(CpuEntry(entry.apic_id, bool(entry.flags & 1), False))
+    return out
