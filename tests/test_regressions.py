@@ -92,3 +92,13 @@ def test_seed_profile_has_no_parallel_bringup(capsys: pytest.CaptureFixture[str]
 def test_offline_rejects_bad_cpu_numbers(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["boot", "--platform", "tdx", "--cpus", "3", "--offline", "0"]) == 2
     assert main(["boot", "--platform", "tdx", "--cpus", "3", "--offline", "1", "--offline", "1"]) == 2
+
+
+def test_32_bit_kernel_links_the_32_bit_drivers_and_ignores_the_mailbox() -> None:
+    machine = build_machine(BootSpec(platform="tdx", cpus=12, config={"X86_64": "n"}))
+    assert [d.name for d in machine.kernel.registry.drivers] == ["bigsmp", "default"]
+    result = machine.boot()
+    assert "APIC: Switched APIC routing to: bigsmp" in [line.split("] ", 1)[1] for line in result.log]
+    # No 32-bit TDX guests: the mailbox entry is not parsed, INIT/SIPI cannot work.
+    assert {c.wakeup_handler for c in result.cpus[1:]} == {"wakeup_secondary_cpu_via_init"}
+    assert result.result == "cpu-failed"

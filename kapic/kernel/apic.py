@@ -46,6 +46,8 @@ class ApicDriverRegistry:
     """The ``.apicdrivers`` section of one simulated kernel, in link (= probe) order."""
 
     drivers: list[Apic] = field(default_factory=list)
+    #: a 64-bit kernel (CONFIG_X86_64): decides which built-in drivers are linked in
+    x86_64: bool = True
 
     def apic_driver(self, driver: Apic, *, before: str | None = "physical flat") -> None:
         """``apic_driver(sym)``: add ``driver``, before the driver named ``before`` if present."""
@@ -71,7 +73,8 @@ class ApicState:
         self.kernel = kernel
         self.registry = registry
         #: ``apic``: the current driver (``&apic_flat`` on 64-bit until something is installed)
-        self.apic: Apic = registry.by_name("flat") if _has(registry, "flat") else registry.drivers[0]
+        initial = "flat" if registry.x86_64 else "default"  # &apic_flat / &apic_default
+        self.apic: Apic = registry.by_name(initial) if _has(registry, initial) else registry.drivers[0]
         #: ``__x86_apic_override``: callbacks recorded by apic_update_callback()
         self.override: dict[str, WakeupHandler] = {}
 

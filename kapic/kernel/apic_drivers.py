@@ -1,4 +1,4 @@
-"""The built-in 64-bit APIC drivers, registered in the kernel's link order.
+"""The built-in APIC drivers, registered in the kernel's link order (64-bit or 32-bit).
 
 Models arch/x86/kernel/apic/Makefile order and each driver's ``acpi_madt_oem_check`` and
 ``probe``: apic_numachip.c (numachip1, numachip2), x2apic_uv_x.c, x2apic_phys.c,
@@ -75,12 +75,24 @@ def builtin_drivers() -> list[Apic]:
     ]
 
 
+def _bigsmp_probe(kernel: Kernel) -> bool:
+    return kernel.num_possible_cpus() > 8  # def_to_bigsmp
+
+
+def builtin_drivers_32() -> list[Apic]:
+    """32-bit link order: bigsmp_32.o, then probe_32.o's apic_default (which must be last)."""
+    return [
+        Apic("bigsmp", probe=_bigsmp_probe, acpi_madt_oem_check=None),
+        Apic("default", probe=_always, acpi_madt_oem_check=_always),
+    ]
+
+
 class BuiltinApicDrivers:
     """Plugin object registering :func:`builtin_drivers` before any third-party driver."""
 
     @hookimpl(tryfirst=True)
     def kapic_register_apic_drivers(self, registry: ApicDriverRegistry) -> None:
-        for driver in builtin_drivers():
+        for driver in builtin_drivers() if registry.x86_64 else builtin_drivers_32():
             registry.apic_driver(driver, before=None)
 
 

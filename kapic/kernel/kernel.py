@@ -78,7 +78,7 @@ class Kernel:
         self.config = config
         #: (time, level, message); ``debug`` lines are kept but not in the default log
         self.log: list[tuple[int, str, str]] = []
-        self.registry = ApicDriverRegistry()
+        self.registry = ApicDriverRegistry(x86_64=config.X86_64)
         machine.plugins.register_apic_drivers(self.registry)
         self.apic_state = ApicState(self, self.registry)
         self.real_mode_header = RealModeHeader()
