@@ -22,6 +22,7 @@ from collections.abc import Generator
 from typing import Any, Final
 
 from kapic import (
+    DEFAULT_PARAMS,
     EINVAL,
     EOPNOTSUPP,
     Cpu,
@@ -72,21 +73,8 @@ SEV_SNP_PLATFORM: Final = Platform(
     firmware="snp-ovmf",
     init_sipi=False,
     parallel_bringup=False,
-    params={
-        "relax_ns": 100,
-        "fw_poll_ns": 100,
-        "vcpu_delay_ns": 0,
-        "jitter_ppm": 20_000,
-        "legacy_cpu": 0,
-        "x2apic": 1,
-        "bogomips_x100": 580_000,
-        "ipi_latency_ns": 2_000,
-        "icr_busy_ns": 0,
-        "vm_exit_ns": 1_200,
-        "ap_alive_ns": 900_000,
-        "ap_online_ns": 300_000,
-        "bp_online_ns": 150_000,
-    },
+    # Every timing parameter left out falls back to kapic.DEFAULT_PARAMS (the KVM guest's).
+    params={"vm_exit_ns": DEFAULT_PARAMS["vm_exit_ns"]},
 )
 
 #: ``sev_hv_features`` per platform: what the hypervisor answers to the GHCB HV features
