@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from kapic.acpi.builder import describe_madt
 from kapic.acpi.madt import Madt
-from kapic.errors import ConfigError
+from kapic.errors import ConfigError, MissingFirmwareError
 from kapic.kernel.config import KernelConfig, get_profile
 from kapic.machine import DEFAULT_WATCHDOG_NS, Machine
 from kapic.plugin import PluginHost
@@ -49,7 +49,10 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
 
     host = plugins or PluginHost()
     platform = host.platform(spec.platform).with_params(spec.params)
-    firmware = host.firmware(spec.firmware or platform.firmware)
+    try:
+        firmware = host.firmware(spec.firmware or platform.firmware)
+    except ConfigError as exc:
+        raise MissingFirmwareError(str(exc)) from None
     profile = get_profile(spec.kernel)
     config = KernelConfig.from_options(spec.config).check(profile)
     if spec.madt is not None and spec.cpus is not None:

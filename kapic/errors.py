@@ -16,6 +16,7 @@ __all__ = [
     "InputError",
     "KapicError",
     "MadtError",
+    "MissingFirmwareError",
     "PluginError",
     "SimulationError",
 ]
@@ -76,6 +77,10 @@ class ConfigError(KapicError):
     """An unknown or malformed kernel configuration, platform or option value."""
 
     exit_code = ExitCode.USAGE
+
+
+class MissingFirmwareError(ConfigError):
+    """The firmware model a platform needs is not installed (its plugin blocked or absent)."""
 
 
 class PluginError(KapicError):

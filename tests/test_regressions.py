@@ -102,3 +102,10 @@ def test_32_bit_kernel_links_the_32_bit_drivers_and_ignores_the_mailbox() -> Non
     # No 32-bit TDX guests: the mailbox entry is not parsed, INIT/SIPI cannot work.
     assert {c.wakeup_handler for c in result.cpus[1:]} == {"wakeup_secondary_cpu_via_init"}
     assert result.result == "cpu-failed"
+
+
+def test_compare_validates_options_instead_of_hiding_them(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--cpus", "0"]) == 2
+    assert main(["boot", "--param", "jitter_ppm=2000000"]) == 2
+    err = capsys.readouterr().err
+    assert "--cpus 0" in err and "jitter_ppm" in err

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kapic.cli.common import add_machine_options, key_values, watchdog_ns
-from kapic.errors import ConfigError, ExitCode, InputError
+from kapic.errors import ConfigError, ExitCode, InputError, MissingFirmwareError
 
 if TYPE_CHECKING:
     from kapic.result import BootResult
@@ -126,12 +126,12 @@ def _compare(args: argparse.Namespace) -> int:
         bar = progress_bar(label=f"[{index}/{len(plan)}] {method} on {platform}")
         try:
             result = run_boot(spec, plugins=host, progress=bar)
-        except ConfigError as exc:  # e.g. the platform's firmware model is not installed
-            result = not_possible(spec, str(exc))
+        except MissingFirmwareError as exc:  # the platform's firmware plugin is not installed
+            result = not_possible(spec, f"cannot be set up: {exc}")
         finally:
             if bar is not None:
                 bar.close()
-        results.append(mark_unavailable(result, host))
+        results.append(result if result.result == "not-applicable" else mark_unavailable(result, host))
     _render(results, args)
     failed = any(r.result == "invalid-input" for r in results)
     return int(ExitCode.FAILED if failed else ExitCode.OK)

@@ -103,5 +103,7 @@ class Platform:
                 raise ConfigError(f"--param {key}={raw}: not an integer") from None
             if value < 0:
                 raise ConfigError(f"--param {key}={raw}: must not be negative")
+            if key == "jitter_ppm" and value >= 1_000_000:
+                raise ConfigError(f"--param {key}={raw}: must be below 1000000 (100 %)")
             params[key] = value
         return replace(self, params=params)
