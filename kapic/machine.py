@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kapic.acpi.builder import build_madt
 from kapic.hw.cpu import Cpu
 from kapic.hw.lapic import APIC_DM_INIT, APIC_DM_STARTUP, LocalApic
 from kapic.hw.memory import PhysicalMemory, Visibility
@@ -184,17 +185,12 @@ class Machine:
     # -- the boot ---------------------------------------------------------------------------
     def _bp_main(self) -> Any:
         kernel = self.kernel
-        self.kernel.madt_bytes = bytearray(self.madt_raw())
+        self.kernel.madt_bytes = bytearray(build_madt(self.madt))
         acpi_process_madt(kernel, self.madt, self.plugins.madt_handlers())
         kernel.apic_state.x86_64_probe_apic()
         self.plugins.smp_prepare_cpus(kernel)  # native_smp_prepare_cpus()
         yield from smp_init(kernel)
         self.bp_done = self.engine.now
-
-    def madt_raw(self) -> bytes:
-        from kapic.acpi import build_madt
-
-        return build_madt(self.madt)
 
     def offline(self, cpus: list[int]) -> list[int]:
         """After :meth:`boot`: take logical CPUs offline one by one; their return codes."""

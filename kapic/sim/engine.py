@@ -26,7 +26,7 @@ The cost of a run follows the number of events, not simulated time.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator
 from typing import Any, Final, TypeAlias
 
 __all__ = ["RELAX", "Engine", "Process", "ProcessGen", "Relax", "Signal", "Wait"]
@@ -345,7 +345,3 @@ class Engine:
         proc.alive = False
         proc._token += 1
         proc.gen.close()
-
-    def parked(self, procs: Iterable[Process]) -> list[Process]:
-        """The processes among ``procs`` still alive (spinning, waiting) after a run."""
-        return [p for p in procs if p.alive]
