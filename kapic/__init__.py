@@ -42,7 +42,7 @@ from kapic.methods import WakeupHandler, WakeupMethod
 from kapic.platforms.model import DEFAULT_PARAMS, Platform
 from kapic.plugin import PluginHost
 from kapic.result import BootResult, CpuResult, Span, TraceEvent
-from kapic.sim.engine import RELAX, Engine, Process, Signal, Wait
+from kapic.sim.engine import RELAX, SPIN, Engine, Process, Signal, Wait
 
 __version__ = "0.1.0"
 
@@ -75,6 +75,7 @@ __all__ = [
     "ENODEV",
     "EOPNOTSUPP",
     "RELAX",
+    "SPIN",
     "Apic",
     "ApicDriverRegistry",
     "ApicState",

@@ -3,22 +3,25 @@
 A *process* is a generator. What it yields tells the engine when to resume it:
 
 * an ``int`` ``n`` — resume ``n`` ns later (``udelay``/``ndelay``);
-* :data:`RELAX` — one ``cpu_relax()`` iteration of a spin loop (see below);
+* :data:`RELAX` — one ``cpu_relax()`` iteration of a loop: resumed ``relax_ns`` later, always
+  (a loop with a counter, in a local or anywhere else, runs every iteration);
+* :data:`SPIN` — one ``cpu_relax()`` of a *declared* spin: a loop whose next iteration
+  depends on nothing but the memory words it read (``while (READ_ONCE(x)) cpu_relax();``);
 * a :class:`Wait` — resume when its :class:`Signal` fires or its timeout passes; the value
   sent back is ``True`` when the signal fired, ``False`` on timeout.
 
-Spin loops are written the way the kernel writes them::
+A declared spin costs O(1) events per change of the words it reads: every read through
+:mod:`kapic.hw.memory` is recorded against the running process, and when three consecutive
+iterations of the same loop (the same generator: a new call is a new loop) read the same
+words with the same values, the loop is at a fixed point. The
+engine then parks the process on those words and resumes it on the first iteration boundary
+after one of them is written. The declaration is what makes this sound: kapic does not try
+to prove that a loop's other state (locals, a dict, an object) stays the same, so a loop with
+a bound must yield :data:`RELAX`, and costs one event per iteration.
 
-    while mem.read_once_u16(cmd):
-        yield RELAX
-
-and still cost O(1) events per change of the word: every read through :mod:`kapic.hw.memory`
-is recorded against the running process. When two consecutive ``cpu_relax()`` calls see the
-same reads (same addresses, same values) and the same generator locals, the loop is at a fixed
-point: every further iteration would be identical until a word it read changes. The engine then
-parks the process on those words and resumes it on the first iteration boundary after one of
-them is written. A loop whose locals change (``--wake_tries_left``) is never compressed, so a
-bounded poll runs its iterations faithfully.
+An exception derived from :class:`SimulationAbort` (a plugin fault) is never caught here: it
+ends :meth:`Engine.run` at once and reaches whoever runs the simulation. Any other exception
+of a process ends that process and is recorded in :attr:`Engine.failures`.
 
 The cost of a run follows the number of events, not simulated time.
 """
@@ -29,7 +32,18 @@ import heapq
 from collections.abc import Callable, Generator
 from typing import Any, Final, TypeAlias
 
-__all__ = ["RELAX", "Engine", "Process", "ProcessGen", "Relax", "Signal", "Wait"]
+__all__ = [
+    "RELAX",
+    "SPIN",
+    "Engine",
+    "Process",
+    "ProcessGen",
+    "Relax",
+    "Signal",
+    "SimulationAbort",
+    "Spin",
+    "Wait",
+]
 
 
 class Relax:
@@ -42,6 +56,22 @@ class Relax:
 
 
 RELAX: Final = Relax()
+
+
+class Spin:
+    """The yield value of ``cpu_relax()`` in a declared spin (see the module docstring)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SPIN"
+
+
+SPIN: Final = Spin()
+
+
+class SimulationAbort(Exception):
+    """Base of the exceptions that stop a simulation at once instead of ending one process."""
 
 ProcessGen: TypeAlias = Generator[Any, Any, Any]
 
@@ -90,7 +120,7 @@ class Process:
         "reads",
         "relax_ns",
         "result",
-        "spin_key",
+        "spin_loop",
         "spin_reads",
         "spin_start",
         "wait_signal",
@@ -105,32 +135,23 @@ class Process:
         self.result: object = None
         self.error: BaseException | None = None
         self.reads: list[tuple[int, int, int]] = []
-        self.spin_key: object = None
         self.spin_reads: list[tuple[int, int, int]] | None = None
+        #: the generator of the spin seen last (a new call of a loop is a new spin)
+        self.spin_loop: object = None
         self.spin_start = 0
         self.watching: tuple[int, ...] = ()
         self.wait_signal: Signal | None = None
         self._token = 0
 
 
-def _frame_state(gen: ProcessGen) -> tuple[object, ...]:
-    """Locals of every frame in a ``yield from`` chain (what a spin iteration may change)."""
-    state: list[object] = []
+def _innermost(gen: ProcessGen) -> object:
+    """The generator that yielded, at the end of a ``yield from`` chain."""
     g: Any = gen
-    while g is not None:
-        frame = getattr(g, "gi_frame", None)
-        if frame is None:
-            break
-        state.append(tuple(sorted((k, v) for k, v in frame.f_locals.items() if _plain(v))))
-        g = getattr(g, "gi_yieldfrom", None)
-    return tuple(state)
-
-
-_PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
-
-
-def _plain(value: object) -> bool:
-    return type(value) in _PLAIN
+    while True:
+        sub = getattr(g, "gi_yieldfrom", None)
+        if sub is None:
+            return g
+        g = sub
 
 
 class Engine:
@@ -148,6 +169,11 @@ class Engine:
         self.failures: list[tuple[str, BaseException]] = []
         #: (lo, hi, callback(addr, size)) called when bytes in [lo, hi) become visible
         self._write_hooks: list[tuple[int, int, Callable[[int, int], None]]] = []
+
+    @property
+    def pending(self) -> bool:
+        """Whether any event is still scheduled."""
+        return bool(self._heap)
 
     def wait_write(self, addr: int, size: int, timeout: int | None = None) -> Wait:
         """A :class:`Wait` that ends at the next visible write to ``[addr, addr + size)``.
@@ -232,6 +258,9 @@ class Engine:
             proc.alive = False
             proc.result = stop.value
             return
+        except SimulationAbort:
+            proc.alive = False
+            raise
         except Exception as exc:  # a misbehaving model: reported, the simulation goes on
             proc.alive = False
             proc.error = exc
@@ -244,12 +273,15 @@ class Engine:
     def _dispatch(self, proc: Process, command: object) -> None:
         token = proc._token
         if type(command) is int:
-            proc.spin_key = proc.spin_reads = None
+            proc.spin_reads = None
             self.schedule(command, self._resume_token, (proc, token, None))
         elif command is RELAX:
-            self._relax(proc, token)
+            proc.spin_reads = None
+            self.schedule(proc.relax_ns, self._resume_token, (proc, token, None))
+        elif command is SPIN:
+            self._spin(proc, token)
         elif isinstance(command, Wait):
-            proc.spin_key = proc.spin_reads = None
+            proc.spin_reads = None
             sig = command.signal
             if sig.fired:
                 self.schedule(0, self._resume_token, (proc, token, True))
@@ -277,24 +309,23 @@ class Engine:
         proc.wait_signal = None
         self.schedule(0, self._resume_token, (proc, proc._token, value))
 
-    def _relax(self, proc: Process, token: int) -> None:
+    def _spin(self, proc: Process, token: int) -> None:
         reads = proc.reads
         if reads and reads == proc.spin_reads:
-            # Same reads as the last iteration: compare the loop's locals too.
-            state = _frame_state(proc.gen)
-            if state == proc.spin_key:
-                # Fixed point: park on the words the loop reads.
+            loop = _innermost(proc.gen)
+            if loop is proc.spin_loop:
+                # Fixed point: the same loop read the same words three times running.
                 addrs = tuple(sorted({addr for addr, _size, _value in reads}))
                 proc.watching = addrs
                 for addr in addrs:
                     self._watchers.setdefault(addr, []).append(proc)
                 return
-            proc.spin_key = state
+            proc.spin_loop = loop
         else:
             if proc.spin_reads is None:
                 proc.spin_start = self.now
             proc.spin_reads = reads if reads else None
-            proc.spin_key = None
+            proc.spin_loop = None
         self.schedule(proc.relax_ns, self._resume_token, (proc, token, None))
 
     def notify_write(self, addr: int, size: int) -> None:
@@ -315,7 +346,7 @@ class Engine:
             period = proc.relax_ns
             delay = (-elapsed) % period if period else 0
             # The loop read the old value up to now; it sees the new one on its next read.
-            proc.spin_key = None
+            proc.spin_loop = None
             proc.spin_reads = None
             self.schedule(delay, self._resume_token, (proc, proc._token, None))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from kapic import EINVAL, EOPNOTSUPP, RELAX, Kernel, MpWakeup, print_madt_entry, udelay
+from kapic import EINVAL, EOPNOTSUPP, SPIN, Kernel, MpWakeup, print_madt_entry, udelay
 from kapic_acpi_mailbox.mailbox import (
     ACPI_MP_WAKE_COMMAND_TEST,
     ACPI_MP_WAKE_COMMAND_WAKEUP,
@@ -46,7 +46,7 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
     # Wait for the CPU to wake up: no timeout, the firmware is trusted and the VMM may only
     # delay it (after the acknowledgement do_boot_cpu still waits 10 s for a sign of life).
     while mailbox.read_once(COMMAND, 2):
-        yield RELAX
+        yield SPIN  # cpu_relax(): the loop depends on nothing but the command word
     kernel.span("mailbox", start, cpu)
     return 0
 

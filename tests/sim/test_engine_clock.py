@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kapic import RELAX, Engine, Wait
+from kapic import RELAX, SPIN, Engine, Wait
 from kapic.hw.memory import CpuMemory, PhysicalMemory
 
 FLAG = 0x1000
@@ -108,7 +108,7 @@ def _spin_once(delay: int) -> tuple[int, int]:
 
     def reader() -> Generator[Any, Any, int]:
         while reader_mem.read_once(FLAG, 4):
-            yield RELAX
+            yield SPIN
         return engine.now
 
     def writer() -> Generator[int, Any, None]:
@@ -211,6 +211,55 @@ def test_bounded_poll_sees_an_ack_that_arrives_in_time() -> None:
     engine.run()
     # reads at 0, 100, ..., 10_100: the 102nd read (at 10_100) sees 0
     assert proc.result == 255 - 101
+
+
+def test_a_bounded_poll_with_its_counter_in_a_dict_runs_every_iteration() -> None:
+    # The plugin guide's idiom: per-kernel state in a dict. The loop's locals never change,
+    # only the dict does: a RELAX loop is never parked, so it still gives up after 255 reads.
+    engine, _w, reader_mem = _spin_machine()
+    state = {"tries": 255}
+
+    def poll() -> Generator[Any, Any, tuple[int, int]]:
+        st = state
+        while reader_mem.read_once(FLAG, 4):
+            st["tries"] -= 1
+            if not st["tries"]:
+                break
+            yield RELAX
+        return st["tries"], engine.now
+
+    proc = engine.process(poll(), "poll", relax_ns=100)
+    engine.run()
+    assert proc.result == (0, 254 * 100)
+    assert engine.events == 255
+
+
+def test_a_declared_spin_is_parked_but_a_new_call_of_the_loop_starts_afresh() -> None:
+    # Two calls of one spin function back to back read the same word with the same value
+    # in one step (the first call's last read and the second's first): the second call is a
+    # new loop and must not be parked on the first one's history.
+    engine, writer_mem, reader_mem = _spin_machine()
+    exits: list[int] = []
+
+    def wait_clear() -> Generator[Any, Any, None]:
+        while reader_mem.read_once(FLAG, 4):
+            yield SPIN
+        exits.append(engine.now)
+
+    def reader() -> Generator[Any, Any, None]:
+        for _ in range(3):
+            yield from wait_clear()
+            writer_mem.write_once(FLAG, 4, 1)
+
+    def writer() -> Generator[int, Any, None]:
+        for _ in range(3):
+            yield 1_050
+            writer_mem.write_once(FLAG, 4, 0)
+
+    engine.process(reader(), "reader", relax_ns=100)
+    engine.process(writer(), "writer")
+    engine.run()
+    assert exits == [1_100, 2_100, 3_200]
 
 
 # -- Wait ------------------------------------------------------------------------------------

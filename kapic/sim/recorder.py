@@ -1,0 +1,64 @@
+"""The recorder: the one place a simulated boot's observations go.
+
+Hardware, firmware and kernel models write here (kernel log lines, trace instants, timeline
+spans, counters, reasons for failure, progress); nothing reads another model's lists. After
+the run the recorder's contents become the :class:`~kapic.result.BootResult`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from kapic.result import Span, TraceEvent
+from kapic.sim.engine import Engine
+
+__all__ = ["LogLine", "Recorder"]
+
+#: (simulated time in ns, level, message); level is ``debug``, ``info``, ``warn`` or ``err``
+LogLine = tuple[int, str, str]
+
+
+class Recorder:
+    """Log, trace, spans, counters, reasons and progress of one simulated boot."""
+
+    def __init__(self, engine: Engine, counters: Iterable[str] = ()) -> None:
+        self._engine = engine
+        self.log: list[LogLine] = []
+        self.trace: list[TraceEvent] = []
+        self.spans: list[Span] = []
+        #: named counts (``ipis``, ``vm_exits``, ...); the names given start at 0
+        self.counters: Counter[str] = Counter(dict.fromkeys(counters, 0))
+        self.reasons: list[str] = []
+        #: ``progress(done, total)`` called as each AP comes online or fails
+        self.progress: Callable[[int, int], None] | None = None
+        self.cpus_done = 0
+        #: simulated time of the last AP that came online or failed (the watchdog's clock)
+        self.last_progress_ns = 0
+
+    def printk(self, message: str, level: str = "info") -> None:
+        """A kernel log line at the current simulated time."""
+        self.log.append((self._engine.now, level, message))
+
+    def event(self, cpu: int, kind: str, detail: str = "") -> None:
+        """A trace instant on ``cpu`` at the current simulated time."""
+        self.trace.append(TraceEvent(self._engine.now, cpu, kind, detail))
+
+    def span(self, cpu: int, name: str, start_ns: int, target: int) -> None:
+        """A timeline slice ``[start_ns, now)`` on ``cpu`` about CPU ``target``."""
+        self.spans.append(Span(cpu, name, start_ns, self._engine.now, target))
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to the counter ``name``."""
+        self.counters[name] += n
+
+    def reason(self, text: str) -> None:
+        """Why the boot (or a CPU of it) failed, in one sentence."""
+        self.reasons.append(text)
+
+    def cpu_done(self, total: int) -> None:
+        """One more AP of ``total`` came online or failed."""
+        self.cpus_done += 1
+        self.last_progress_ns = self._engine.now
+        if self.progress is not None:
+            self.progress(self.cpus_done, total)
