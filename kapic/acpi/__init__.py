@@ -1,4 +1,5 @@
-"""ACPI MADT ("APIC" table) layer: model, kernel-faithful decoder, builder, kernel-style print.
+"""ACPI MADT ("APIC" table) layer: model, kernel-faithful decoder, builder, kernel-style print,
+and the registry of subtable types (``MadtTypes``) through which plugins add their own.
 
 Mirrors include/acpi/actbl.h / actbl2.h (structs), drivers/acpi/tables.c
 (``acpi_parse_entries_array``, ``acpi_table_print_madt_entry``) and
@@ -21,13 +22,14 @@ from kapic.acpi.loader import load_madt_tables, load_madts
 from kapic.acpi.madt import Madt, Subtable, finalize_madt
 from kapic.acpi.processors import LocalApic, LocalApicAddressOverride, LocalX2Apic
 from kapic.acpi.raw import RawSubtable, madt_type_name
-from kapic.acpi.report import (
+from kapic.acpi.summary import (
     madt_problems,
     madt_summary,
     madt_summary_line,
     madt_to_json,
     subtable_to_json,
 )
+from kapic.acpi.types import MadtTypes
 from kapic.acpi.wakeup import MpWakeup
 from kapic.acpi.walker import parse_madt
 
@@ -42,6 +44,7 @@ __all__ = [
     "LocalX2ApicNmi",
     "Madt",
     "MadtEntry",
+    "MadtTypes",
     "MpWakeup",
     "NmiSource",
     "RawSubtable",

@@ -6,7 +6,8 @@
 0xFEC00000); ISA overrides IRQ0 -> GSI 2 and IRQs 5, 9, 10, 11 active-high level; a LAPIC NMI
 for all processors on LINT1, or an x2APIC NMI when the highest APIC ID is above 254. An MP
 wakeup entry, when given, is appended last, as TDVF (edk2 OvmfPkg/TdxDxe/TdxAcpiTable.c
-``AlterAcpiTable``) and td-shim (``create_madt``) do.
+``AlterAcpiTable``) and td-shim (``create_madt``) do; further entries (of OEM or plugin
+types) come after it, in the order given.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def describe_madt(
     overrides: bool = True,
     nmi: bool = True,
     wakeup: MpWakeup | None = None,
+    entries: Sequence[Subtable] = (),
     oem_id: str = "BOCHS",
     oem_table_id: str = "BXPC",
     oem_revision: int = 1,
@@ -64,14 +66,15 @@ def describe_madt(
 
     *cpus* alone means APIC IDs ``0..cpus-1``. *disabled* and *online_capable* are APIC IDs
     whose Enabled bit is cleared / Online Capable bit is set (both: QEMU 8 style
-    hot-pluggable CPU; online-capable only: cloud-hypervisor style flags 3).
+    hot-pluggable CPU; online-capable only: cloud-hypervisor style flags 3). *entries* are
+    appended last (after the MP wakeup entry), e.g. entries of a type a plugin declares.
     """
     ids = _apic_ids(cpus, apic_ids)
     unknown = (set(disabled) | set(online_capable)) - set(ids)
     if unknown:
         raise MadtError(f"APIC IDs {sorted(unknown)} are not in the CPU list", source=_SOURCE,
                         field="disabled/online_capable")
-    entries: list[Subtable] = []
+    subtables: list[Subtable] = []
     for index, apic_id in enumerate(ids):
         flags = 0 if apic_id in disabled else ACPI_MADT_ENABLED
         if apic_id in online_capable:
@@ -80,20 +83,21 @@ def describe_madt(
             if index > 0xFF:
                 raise MadtError(f"CPU index {index} does not fit the u8 ACPI UID of a type 0 "
                                 "entry", source=_SOURCE, field="apic_ids")
-            entries.append(LocalApic(index, apic_id, flags))
+            subtables.append(LocalApic(index, apic_id, flags))
         else:
-            entries.append(LocalX2Apic(x2apic_id=apic_id, acpi_processor_uid=index,
-                                       flags=flags))
+            subtables.append(LocalX2Apic(x2apic_id=apic_id, acpi_processor_uid=index,
+                                         flags=flags))
     if ioapic:
-        entries.append(IoApic(ioapic_id=0, address=0xFEC00000, gsi_base=0))
+        subtables.append(IoApic(ioapic_id=0, address=0xFEC00000, gsi_base=0))
     if overrides:
-        entries.append(InterruptOverride(source_irq=0, gsi=2, inti_flags=0))
-        entries.extend(InterruptOverride(source_irq=irq, gsi=irq, inti_flags=0xD)
-                       for irq in QEMU_PCI_IRQS)
+        subtables.append(InterruptOverride(source_irq=0, gsi=2, inti_flags=0))
+        subtables.extend(InterruptOverride(source_irq=irq, gsi=irq, inti_flags=0xD)
+                         for irq in QEMU_PCI_IRQS)
     if nmi:
-        entries.append(LocalX2ApicNmi() if max(ids) > 254 else LocalApicNmi())
+        subtables.append(LocalX2ApicNmi() if max(ids) > 254 else LocalApicNmi())
     if wakeup is not None:
-        entries.append(wakeup)
+        subtables.append(wakeup)
+    subtables.extend(entries)
     header = AcpiHeader(
         signature="APIC", length=0, revision=revision, checksum=0,
         oem_id=oem_id.ljust(6), oem_table_id=oem_table_id.ljust(8),
@@ -101,7 +105,7 @@ def describe_madt(
         creator_revision=creator_revision,
     )
     madt = Madt(header=header, local_apic_address=local_apic_address,
-                flags=ACPI_MADT_PCAT_COMPAT if pcat_compat else 0, subtables=tuple(entries))
+                flags=ACPI_MADT_PCAT_COMPAT if pcat_compat else 0, subtables=tuple(subtables))
     return finalize_madt(madt)
 
 

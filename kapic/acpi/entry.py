@@ -18,6 +18,7 @@ from kapic.errors import MadtError
 __all__ = [
     "POLARITY_NAMES",
     "TRIGGER_NAMES",
+    "UNSUPPORTED_MADT_ENTRY",
     "MadtEntry",
     "inti_polarity",
     "inti_trigger",
@@ -27,6 +28,10 @@ __all__ = [
 POLARITY_NAMES: Final = ("conforms", "active-high", "reserved", "active-low")
 #: Names of MPS INTI trigger-mode values 0-3.
 TRIGGER_NAMES: Final = ("conforms", "edge", "reserved", "level")
+
+#: The ``default:`` case of drivers/acpi/tables.c ``acpi_table_print_madt_entry`` (a pr_warn;
+#: the "ACPI: " pr_fmt prefix not included), formatted with the type byte.
+UNSUPPORTED_MADT_ENTRY: Final = "Found unsupported MADT entry (type = 0x{:x})"
 
 _LIMITS: Final = MappingProxyType({"B": 1 << 8, "H": 1 << 16, "I": 1 << 32, "Q": 1 << 64})
 
@@ -43,11 +48,15 @@ def inti_trigger(inti_flags: int) -> int:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MadtEntry:
-    """Base of the typed subtables.
+    """Base of the typed subtables, the built-in ones and those a plugin declares.
 
     ``offset`` is the entry's byte offset in the table (recomputed by ``finalize_madt``);
     ``length`` is the entry's length byte, 0 meaning "compute it" (struct size + extra);
     ``extra`` holds the bytes past the end of the struct.
+
+    A plugin type is a frozen dataclass deriving from this one with the three ClassVars
+    below, registered through :class:`kapic.acpi.types.MadtTypes`; it may override
+    :meth:`kernel_lines`.
     """
 
     #: Subtable type byte (``enum acpi_madt_type``).
@@ -105,6 +114,17 @@ class MadtEntry:
                 raise MadtError(f"{value!r} does not fit the {code!r} field",
                                 source="<subtable>", offset=self.offset,
                                 field=f"{self.NAME}.{name}")
+
+    def kernel_lines(self, kernel: tuple[int, int]) -> list[str]:
+        """The lines ``acpi_table_print_madt_entry`` prints for a plugin-declared type.
+
+        Without the "ACPI: " prefix, which ``kapic.acpi.kprint.print_madt_entry`` adds; it
+        calls this only for types that are not built in (it prints those with the kernel's
+        own cases). The default is the kernel's ``default:`` case, the "unsupported" warning,
+        which is what Linux prints for a type it has no case for; override it to model a
+        kernel that has one (*kernel* is its (major, minor) version).
+        """
+        return [UNSUPPORTED_MADT_ENTRY.format(self.type)]
 
     @classmethod
     def unpack(cls, data: bytes, offset: int, length: int) -> Self:

@@ -4,13 +4,18 @@
 "ACPI: "; LAPIC/X2APIC/IOAPIC/MP Wakeup lines are pr_debug, shown here as with debug on)
 applied to every entry. Types kapic keeps raw print the "unsupported" warning; the real
 function has cases for a few non-x86 types (IOSAPIC, LSAPIC, GICC, ...) that an x86 kernel
-never reaches, since no x86 handler parses them.
+never reaches, since no x86 handler parses them. A type a plugin declares (see
+``kapic.acpi.types.MadtTypes``) prints what its class's ``kernel_lines`` returns: by default
+the same warning, which is what Linux prints for a type it has no case for.
 
 ``madt_boot_lines`` mirrors arch/x86/kernel/acpi/boot.c ``acpi_process_madt``: the order in
 which an x86 boot walks (and so prints) the entries: LAPIC address overrides; LAPIC and
 x2APIC entries together in table order; x2APIC NMIs then LAPIC NMIs; then only if a LAPIC
 entry exists: I/O APICs (at most ``MAX_IO_APICS``), and only if one exists, interrupt
-source overrides and NMI sources; then the first MP wakeup entry (5.19+).
+source overrides and NMI sources; then the first MP wakeup entry (5.19+). Entries of other
+types, those of plugin types included, are not in it: x86 Linux walks (and prints) an entry
+only from the handler of an ``acpi_table_parse_madt(type, ...)`` call, and a plugin's handler
+for its type prints the entry itself with ``print_madt_entry``, as ``acpi_parse_mp_wake`` does.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
+from kapic.acpi.entry import UNSUPPORTED_MADT_ENTRY, MadtEntry
 from kapic.acpi.interrupts import (
     InterruptOverride,
     IoApic,
@@ -28,7 +34,10 @@ from kapic.acpi.interrupts import (
 from kapic.acpi.kversion import LAPIC_ADDR_OVR_HEX, MADT_WAKEUP_PARSED, MADT_WAKEUP_PRINTED
 from kapic.acpi.madt import MADT_FIXED_SIZE, Madt, Subtable
 from kapic.acpi.processors import LocalApic, LocalApicAddressOverride, LocalX2Apic
+from kapic.acpi.raw import RawSubtable
+from kapic.acpi.types import MadtTypes
 from kapic.acpi.wakeup import MpWakeup
+from kapic.errors import MadtError
 
 __all__ = ["madt_boot_lines", "madt_entry_lines", "print_madt_entry"]
 
@@ -56,9 +65,15 @@ def _ed(flags: int) -> str:
 
 
 def print_madt_entry(entry: Subtable, kernel: tuple[int, int] = (6, 11), *,
-                     following: bytes = b"") -> list[str]:
+                     following: bytes = b"", types: MadtTypes | None = None) -> list[str]:
     """``acpi_table_print_madt_entry`` for one entry. *following*: the table bytes after the
-    entry, which 6.11+ reads as the reset vector of a 16-byte version-1 wakeup entry."""
+    entry, which 6.11+ reads as the reset vector of a 16-byte version-1 wakeup entry.
+
+    An entry of a plugin-declared class prints its ``kernel_lines(kernel)``; with *types*, a
+    raw entry of a type *types* adds is first decoded by that class (``MadtTypes.typed``).
+    """
+    if types is not None:
+        entry = types.typed(entry)
     lines: list[str]
     match entry:
         case LocalApic():
@@ -92,9 +107,21 @@ def print_madt_entry(entry: Subtable, kernel: tuple[int, int] = (6, 11), *,
             lines = [f"MP Wakeup (version[{entry.version}], "
                      f"mailbox[{_hash_llx(entry.mailbox_address)}], "
                      f"reset[{_hash_llx(_printed_reset(entry, following))}])"]
-        case _:
-            lines = [f"Found unsupported MADT entry (type = 0x{entry.type:x})"]
+        case RawSubtable() | MpWakeup():  # default: (MP Wakeup has a case from 6.11 on)
+            lines = [UNSUPPORTED_MADT_ENTRY.format(entry.type)]
+        case _:  # a type a plugin declares
+            lines = _plugin_lines(entry, kernel)
     return [f"ACPI: {line}" for line in lines]
+
+
+def _plugin_lines(entry: MadtEntry, kernel: tuple[int, int]) -> list[str]:
+    lines = entry.kernel_lines(kernel)
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+        cls = type(entry)
+        raise MadtError(f"{cls.__module__}.{cls.__qualname__}.kernel_lines returned {lines!r}, "
+                        "not a list of str", source="<subtable>", offset=entry.offset,
+                        field=f"{entry.NAME}.kernel_lines")
+    return lines
 
 
 def _printed_reset(entry: MpWakeup, following: bytes) -> int:
@@ -119,18 +146,25 @@ def _visited(madt: Madt) -> Iterator[tuple[Subtable, bytes]]:
         yield entry, table[offset : offset + 8]
 
 
-def _lines(pairs: list[tuple[Subtable, bytes]], kernel: tuple[int, int]) -> list[str]:
+def _lines(pairs: list[tuple[Subtable, bytes]], kernel: tuple[int, int],
+           types: MadtTypes | None = None) -> list[str]:
     return [line for entry, after in pairs
-            for line in print_madt_entry(entry, kernel, following=after)]
+            for line in print_madt_entry(entry, kernel, following=after, types=types)]
 
 
-def madt_entry_lines(madt: Madt, kernel: tuple[int, int] = (6, 11)) -> list[str]:
-    """``acpi_table_print_madt_entry`` output for every entry, in table order."""
-    return _lines(list(_visited(madt)), kernel)
+def madt_entry_lines(madt: Madt, kernel: tuple[int, int] = (6, 11), *,
+                     types: MadtTypes | None = None) -> list[str]:
+    """``acpi_table_print_madt_entry`` output for every entry, in table order (plugin types
+    included; *types* as for :func:`print_madt_entry`)."""
+    return _lines(list(_visited(madt)), kernel, types)
 
 
 def madt_boot_lines(madt: Madt, kernel: tuple[int, int] = (6, 11)) -> list[str]:
-    """The entry lines an x86 boot prints, in ``acpi_process_madt`` order."""
+    """The entry lines an x86 boot prints, in ``acpi_process_madt`` order.
+
+    Only built-in types are walked here; a plugin type's entries are printed by the plugin's
+    handler (see the module docstring), so they never appear in these lines.
+    """
     entries = list(_visited(madt))
 
     def of(*kinds: type[Subtable], limit: int = 0) -> list[tuple[Subtable, bytes]]:

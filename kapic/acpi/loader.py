@@ -13,6 +13,7 @@ from typing import BinaryIO, Final
 
 from kapic.acpi.acpidump import acpidump_madts, looks_like_acpidump
 from kapic.acpi.madt import Madt
+from kapic.acpi.types import MadtTypes
 from kapic.acpi.walker import parse_madt
 from kapic.errors import MadtError
 
@@ -51,10 +52,13 @@ def load_madt_tables(path_or_dash: str, stdin: BinaryIO | None = None,
     return [(source, data)]
 
 
-def load_madts(path_or_dash: str, stdin: BinaryIO | None = None,
-               ) -> list[tuple[str, Madt, int]]:
-    """``(source, decoded table, input size)`` for every MADT of the input."""
-    return [(source, parse_madt(data, source), len(data))
+def load_madts(path_or_dash: str, stdin: BinaryIO | None = None, *,
+               types: MadtTypes | None = None) -> list[tuple[str, Madt, int]]:
+    """``(source, decoded table, input size)`` for every MADT of the input.
+
+    *types*: the subtable classes to decode with (None: the built-ins), as for ``parse_madt``.
+    """
+    return [(source, parse_madt(data, source, types=types), len(data))
             for source, data in load_madt_tables(path_or_dash, stdin)]
 
 

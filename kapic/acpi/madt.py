@@ -1,7 +1,8 @@
 """The MADT as a value: header, fixed part, subtables; and its exact byte image.
 
 Mirrors include/acpi/actbl2.h ``struct acpi_table_madt`` (header, ``address``, ``flags``
-with ``ACPI_MADT_PCAT_COMPAT``) and ``enum acpi_madt_type`` for the typed subtables.
+with ``ACPI_MADT_PCAT_COMPAT``) and ``enum acpi_madt_type`` for the built-in typed
+subtables (plugins add more with ``kapic.acpi.types.MadtTypes``).
 """
 
 from __future__ import annotations
@@ -41,20 +42,12 @@ MADT_FIXED_SIZE: Final = 44
 ACPI_MADT_PCAT_COMPAT: Final = 1
 _FIXED: Final = struct.Struct("<II")
 
-Subtable: TypeAlias = (
-    LocalApic
-    | IoApic
-    | InterruptOverride
-    | NmiSource
-    | LocalApicNmi
-    | LocalApicAddressOverride
-    | LocalX2Apic
-    | LocalX2ApicNmi
-    | MpWakeup
-    | RawSubtable
-)
+#: One subtable: a typed entry (a built-in class of :data:`SUBTABLE_CLASSES`, or a class a
+#: plugin declares through ``kapic.acpi.types.MadtTypes``) or the raw bytes of any other type.
+Subtable: TypeAlias = MadtEntry | RawSubtable
 
-#: The typed subtable classes by type byte; every other type is a :class:`RawSubtable`.
+#: The built-in typed subtable classes by type byte; every other type is a
+#: :class:`RawSubtable` unless a ``kapic.acpi.types.MadtTypes`` adds a class for it.
 SUBTABLE_CLASSES: Final[Mapping[int, type[MadtEntry]]] = MappingProxyType({
     cls.type: cls
     for cls in (LocalApic, IoApic, InterruptOverride, NmiSource, LocalApicNmi,

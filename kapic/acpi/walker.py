@@ -8,32 +8,35 @@ length"), the walk advances by the length byte; and include/linux/acpi.h
 is an error here (the kernel's ``entry + 2 < end`` test silently ignores up to 2 trailing
 bytes), and an entry shorter than its struct fails the whole decode (the kernel fails only
 when a handler for that type runs). The checksum is not verified (Linux does not by
-default); see ``kapic.acpi.report.madt_problems``.
+default); see ``kapic.acpi.summary.madt_problems``. Which types decode to which classes is a
+``kapic.acpi.types.MadtTypes`` (the built-ins unless plugins add some).
 """
 
 from __future__ import annotations
 
-from typing import cast
-
 from kapic.acpi.header import HEADER_FIELDS, HEADER_SIZE, AcpiHeader
-from kapic.acpi.madt import MADT_FIXED_SIZE, SUBTABLE_CLASSES, Madt, Subtable
-from kapic.acpi.raw import RawSubtable, madt_type_name
+from kapic.acpi.madt import MADT_FIXED_SIZE, Madt, Subtable
+from kapic.acpi.raw import RawSubtable
+from kapic.acpi.types import MadtTypes
 from kapic.errors import MadtError
 
 __all__ = ["parse_madt"]
 
 
-def parse_madt(data: bytes, source: str = "<bytes>") -> Madt:
+def parse_madt(data: bytes, source: str = "<bytes>", *, types: MadtTypes | None = None,
+               ) -> Madt:
     """Decode one MADT. Bytes past the header's ``length`` are ignored.
 
-    Every problem that stops the decode is a :class:`MadtError` naming *source*, the byte
-    offset and the field.
+    *types* says which subtable types decode to which classes (None: the built-ins); the
+    others are kept as :class:`RawSubtable`. Every problem that stops the decode is a
+    :class:`MadtError` naming *source*, the byte offset and the field.
     """
     data = bytes(data)
     header = _parse_header(data, source)
     local_apic_address = int.from_bytes(data[36:40], "little")
     flags = int.from_bytes(data[40:44], "little")
-    subtables = tuple(_walk(data, header.length, source))
+    subtables = tuple(_walk(data, header.length, source,
+                            MadtTypes.builtin() if types is None else types))
     return Madt(header=header, local_apic_address=local_apic_address, flags=flags,
                 subtables=subtables)
 
@@ -62,7 +65,7 @@ def _parse_header(data: bytes, source: str) -> AcpiHeader:
     return header
 
 
-def _walk(data: bytes, end: int, source: str) -> list[Subtable]:
+def _walk(data: bytes, end: int, source: str, types: MadtTypes) -> list[Subtable]:
     entries: list[Subtable] = []
     offset = MADT_FIXED_SIZE
     while offset < end:
@@ -72,7 +75,7 @@ def _walk(data: bytes, end: int, source: str) -> list[Subtable]:
                             "subtable header needs 2", source=source, offset=offset,
                             field=f"{field}.type")
         kind, length = data[offset], data[offset + 1]
-        where = f"subtable type 0x{kind:02x} ({madt_type_name(kind)}) at offset {offset}"
+        where = f"subtable type 0x{kind:02x} ({types.type_name(kind)}) at offset {offset}"
         if length == 0:
             raise MadtError(f"invalid zero length of {where}", source=source,
                             offset=offset + 1, field=f"{field}.length")
@@ -80,7 +83,7 @@ def _walk(data: bytes, end: int, source: str) -> list[Subtable]:
             raise MadtError(f"length {length} of {where} runs {offset + length - end} "
                             f"byte(s) past the table end at {end}", source=source,
                             offset=offset + 1, field=f"{field}.length")
-        cls = SUBTABLE_CLASSES.get(kind)
+        cls = types.class_for(kind)
         minimum = 2 if cls is None else cls.min_length()
         if length < minimum:
             raise MadtError(f"length {length} of {where} is shorter than the {minimum} "
@@ -89,6 +92,6 @@ def _walk(data: bytes, end: int, source: str) -> list[Subtable]:
         if cls is None:
             entries.append(RawSubtable.unpack(data, offset, length))
         else:
-            entries.append(cast(Subtable, cls.unpack(data, offset, length)))
+            entries.append(cls.unpack(data, offset, length))
         offset += length
     return entries

@@ -3,19 +3,27 @@
 ``kapic madt decode FILE`` prints what drivers/acpi/tables.c ``acpi_table_print_madt_entry``
 prints for each entry, then a summary line; ``kapic madt build ... -o FILE`` writes a table
 described as QEMU's hw/i386/acpi-common.c ``acpi_build_madt`` would (plus an optional MP
-wakeup entry, as TDVF appends it).
+wakeup entry, as TDVF appends it, and entries of types plugins declare, ``--entry``).
+
+Both know the MADT subtable types the installed plugins declare (a ``MadtTypes`` from the
+plugin host): ``decode`` decodes and prints their entries with the plugins' classes.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final, cast
 
 from kapic.acpi import (
     Madt,
+    MadtEntry,
+    MadtTypes,
     MpWakeup,
+    Subtable,
     build_madt,
     describe_madt,
     load_madt_tables,
@@ -27,9 +35,12 @@ from kapic.acpi import (
     parse_kernel_version,
     parse_madt,
 )
-from kapic.errors import ConfigError, ExitCode
+from kapic.errors import ConfigError, ExitCode, MadtError
 
 __all__ = ["add_parser"]
+
+#: Bytes of each integer struct code of a LAYOUT.
+_INT_SIZES: Final = MappingProxyType({"B": 1, "H": 2, "I": 4, "Q": 8})
 
 
 def _kernel(text: str) -> tuple[int, int]:
@@ -96,6 +107,9 @@ def _add_build(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     build.add_argument("--mailbox", type=_number, metavar="ADDR", help="mailbox address")
     build.add_argument("--reset-vector", type=_number, metavar="ADDR",
                        help="reset vector (a 24-byte entry)")
+    build.add_argument("--entry", action="append", default=[], metavar="TYPE:FIELD=VALUE,...",
+                       help="append an entry of a type a plugin declares; TYPE is its type "
+                       "byte (0x80) or class NAME; fields left out take their defaults")
     build.add_argument("--no-ioapic", dest="ioapic", action="store_false")
     build.add_argument("--no-overrides", dest="overrides", action="store_false",
                        help="no ISA interrupt source overrides")
@@ -112,10 +126,20 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
 
 
+def _madt_types(args: argparse.Namespace) -> MadtTypes | None:
+    """The subtable types of the installed plugins (None: the built-ins only)."""
+    from kapic.plugin import PluginHost
+
+    host = PluginHost.from_options(args.plugin_options)
+    getter = getattr(host, "madt_types", None)
+    return cast("MadtTypes | None", getter() if getter is not None else None)
+
+
 def _decode(args: argparse.Namespace) -> int:
+    types = _madt_types(args)
     decoded: list[tuple[str, Madt, int]] = []
     for source, data in load_madt_tables(args.file):
-        madt = parse_madt(data, source)
+        madt = parse_madt(data, source, types=types)
         for problem in madt_problems(madt, data_size=len(data), source=source):
             if args.strict:
                 raise problem
@@ -152,14 +176,96 @@ def _wakeup(args: argparse.Namespace) -> MpWakeup | None:
     return MpWakeup(version=version, mailbox_address=args.mailbox, reset_vector=reset)
 
 
+def _entries(args: argparse.Namespace) -> list[Subtable]:
+    """The ``--entry`` options as entries (the plugin host is loaded only when there are some)."""
+    if not args.entry:
+        return []
+    types = _madt_types(args) or MadtTypes.builtin()
+    return [_entry(text, types) for text in args.entry]
+
+
+def _entry(text: str, types: MadtTypes) -> MadtEntry:
+    """``TYPE:FIELD=VALUE,...`` -> an entry of the plugin class for TYPE."""
+    kind, _, assignments = text.partition(":")
+    cls = _entry_class(text, kind.strip(), types)
+    layout = dict(cls.LAYOUT)
+    values: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in assignments.split(","))):
+        name, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not name:
+            raise ConfigError(f"--entry {text!r}: {item!r} is not FIELD=VALUE")
+        if name not in layout:
+            raise ConfigError(f"--entry {text!r}: field {name}: {cls.NAME} has no such field "
+                              f"(fields: {', '.join(layout)})")
+        if name in values:
+            raise ConfigError(f"--entry {text!r}: field {name}: given twice")
+        values[name] = _field_value(text, name, layout[name], value)
+    for f in dataclasses.fields(cls):
+        required = (f.init and f.default is dataclasses.MISSING
+                    and f.default_factory is dataclasses.MISSING)
+        if required and f.name not in values:
+            raise ConfigError(f"--entry {text!r}: field {f.name}: required (no default)")
+    try:
+        return cls(**values)
+    except MadtError as exc:  # the class's own checks
+        where = f"field {exc.field}: " if exc.field else ""
+        raise ConfigError(f"--entry {text!r}: {where}{exc.message}") from None
+
+
+def _entry_class(text: str, kind: str, types: MadtTypes) -> type[MadtEntry]:
+    declared = ", ".join(f"0x{c.type:02x} {c.NAME}" for c in types.added) or "none"
+    try:
+        number: int | None = int(kind, 0)
+    except ValueError:
+        number = None
+    if number is not None:
+        cls = types.added_class(number) if 0 <= number <= 0xFF else None
+        if cls is None and types.class_for(number) is not None:
+            raise ConfigError(f"--entry {text!r}: type 0x{number:02x} ({types.type_name(number)}) "
+                              "is built in; --entry adds the types plugins declare "
+                              f"(installed: {declared})")
+    else:
+        cls = next((c for c in types.added if kind.casefold() in
+                    (c.NAME.casefold(), c.__name__.casefold())), None)
+    if cls is None:
+        raise ConfigError(f"--entry {text!r}: type {kind!r}: no installed plugin declares this "
+                          f"MADT subtable type (installed: {declared})")
+    return cls
+
+
+def _field_value(text: str, name: str, code: str, value: str) -> int | bytes:
+    """*value* for a field of struct *code*: a number for B/H/I/Q, hex digits for Ns."""
+    if code in _INT_SIZES:
+        size = _INT_SIZES[code]
+        try:
+            number = int(value, 0)
+        except ValueError:
+            raise ConfigError(f"--entry {text!r}: field {name}: {value!r} is not a number"
+                              ) from None
+        if not 0 <= number < 1 << (8 * size):
+            raise ConfigError(f"--entry {text!r}: field {name}: {value} does not fit the "
+                              f"u{8 * size} field")
+        return number
+    size = int(code[:-1])
+    try:
+        data = bytes.fromhex(value)
+    except ValueError:
+        raise ConfigError(f"--entry {text!r}: field {name}: {value!r} is not hex bytes"
+                          ) from None
+    if len(data) != size:
+        raise ConfigError(f"--entry {text!r}: field {name}: {len(data)} byte(s) given, the "
+                          f"field has {size}")
+    return data
+
+
 def _build(args: argparse.Namespace) -> int:
     if args.json and args.output == "-":
         raise ConfigError("--json and -o - both write to stdout")
     madt = describe_madt(
         args.cpus, args.apic_ids, disabled=set(args.disabled),
         online_capable=set(args.online_capable), ioapic=args.ioapic,
-        overrides=args.overrides, nmi=args.nmi, wakeup=_wakeup(args), oem_id=args.oem_id,
-        oem_table_id=args.oem_table_id, revision=args.revision,
+        overrides=args.overrides, nmi=args.nmi, wakeup=_wakeup(args), entries=_entries(args),
+        oem_id=args.oem_id, oem_table_id=args.oem_table_id, revision=args.revision,
     )
     data = build_madt(madt)
     if args.output == "-":

@@ -1,9 +1,12 @@
-"""Re-run every ``$ kapic ...`` example of docs/madt.md and diff its saved output."""
+"""Re-run every ``$ kapic ...`` example of docs/madt.md and diff its saved output; run every
+``python`` block."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,18 @@ def test_doc_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         main(argv[1:])
         out, err = capsys.readouterr()
         assert (err + out).replace(str(SHARED), "../shared") == expected, command
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S) if DOC.is_file() \
+        else []
+
+
+@pytest.mark.parametrize("code", _python_blocks(), ids=lambda code: code.splitlines()[0][:40])
+def test_doc_python_blocks_run(code: str, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Every ``python`` block of docs/madt.md runs (the examples assert what they show), as a
+    module of its own, without this file's ``from __future__`` imports."""
+    module = types.ModuleType("madt_doc_example")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(code, str(DOC), "exec", dont_inherit=True), module.__dict__)

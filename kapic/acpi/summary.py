@@ -5,6 +5,11 @@ stdlib decoder written from the ACPI specification layouts; see include/acpi/act
 the structs). Problems are what Linux tolerates: a wrong checksum (drivers/acpi/tables.c
 leaves early checksum verification off unless ``acpi_force_table_verification``) and bytes
 after the table's own length.
+
+Entries of a type a plugin declares (``kapic.acpi.types.MadtTypes``) show their fields by name
+like the built-in typed ones; the summary lists their type bytes under ``plugin_types``, a key
+present only when the table holds such an entry (so the JSON of every other table is the
+shared layout exactly).
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from kapic.acpi.cpus import madt_cpu_entries
 from kapic.acpi.entry import POLARITY_NAMES, TRIGGER_NAMES, MadtEntry, inti_polarity, inti_trigger
 from kapic.acpi.header import table_checksum
 from kapic.acpi.interrupts import InterruptOverride, IoApic, LocalApicNmi, LocalX2ApicNmi
-from kapic.acpi.madt import Madt, Subtable
+from kapic.acpi.madt import SUBTABLE_CLASSES, Madt, Subtable
 from kapic.acpi.processors import LocalApic, LocalX2Apic
-from kapic.acpi.raw import RawSubtable, madt_type_name
+from kapic.acpi.raw import RawSubtable
+from kapic.acpi.types import MadtTypes
 from kapic.acpi.wakeup import MpWakeup
 from kapic.errors import MadtError
 
@@ -71,10 +77,18 @@ def _fields(entry: MadtEntry) -> JsonDict:
     return out
 
 
-def subtable_to_json(entry: Subtable) -> JsonDict:
-    """One subtable: offset, type, type_name, length, then ``fields`` or ``raw`` hex."""
+def subtable_to_json(entry: Subtable, *, types: MadtTypes | None = None) -> JsonDict:
+    """One subtable: offset, type, type_name, length, then ``fields`` or ``raw`` hex.
+
+    With *types*, a raw entry of a type *types* adds is shown decoded by that class
+    (``MadtTypes.typed``).
+    """
+    if types is not None:
+        entry = types.typed(entry)
+    # A typed entry's NAME is its type's specification name (the built-ins' are the names of
+    # MADT_TYPE_NAMES); a raw entry's NAME is madt_type_name(type).
     out: JsonDict = {"offset": entry.offset, "type": entry.type,
-                     "type_name": madt_type_name(entry.type), "length": entry.length}
+                     "type_name": entry.NAME, "length": entry.length}
     if isinstance(entry, RawSubtable):
         out["raw"] = entry.raw.hex()
     else:
@@ -84,13 +98,16 @@ def subtable_to_json(entry: Subtable) -> JsonDict:
     return out
 
 
-def madt_summary(madt: Madt) -> JsonDict:
-    """Counts per kind, first wakeup mailbox, the other (raw) types present."""
+def madt_summary(madt: Madt, *, types: MadtTypes | None = None) -> JsonDict:
+    """Counts per kind, first wakeup mailbox, the other (raw) types present; and the plugin
+    types present, when there are any (*types* as for :func:`subtable_to_json`)."""
     entries = madt.subtables
+    if types is not None:
+        entries = tuple(types.typed(entry) for entry in entries)
     lapics = [e for e in entries if isinstance(e, LocalApic)]
     x2apics = [e for e in entries if isinstance(e, LocalX2Apic)]
     wakeups = [e for e in entries if isinstance(e, MpWakeup)]
-    return {
+    summary: JsonDict = {
         "subtables": len(entries),
         "lapic": len(lapics),
         "lapic_enabled": sum(e.enabled for e in lapics),
@@ -104,11 +121,19 @@ def madt_summary(madt: Madt) -> JsonDict:
         "mp_wakeup_mailbox_address": wakeups[0].mailbox_address if wakeups else None,
         "other_types": sorted({e.type for e in entries if isinstance(e, RawSubtable)}),
     }
+    plugin_types = sorted({e.type for e in entries
+                           if not isinstance(e, RawSubtable) and e.type not in SUBTABLE_CLASSES})
+    if plugin_types:
+        summary["plugin_types"] = plugin_types
+    return summary
 
 
 def madt_to_json(madt: Madt, *, file: str | None = None, file_size: int | None = None,
-                 source: str | None = None) -> JsonDict:
-    """The decoded table in the layout of the shared ``*.expected.json`` files."""
+                 source: str | None = None, types: MadtTypes | None = None) -> JsonDict:
+    """The decoded table in the layout of the shared ``*.expected.json`` files.
+
+    *types* as for :func:`subtable_to_json`.
+    """
     header = madt.header
     problems = madt_problems(madt, data_size=file_size, source=source or file or "<bytes>")
     return {
@@ -124,8 +149,8 @@ def madt_to_json(madt: Madt, *, file: str | None = None, file_size: int | None =
         "local_apic_address": madt.local_apic_address,
         "flags": madt.flags,
         "pcat_compat": madt.pcat_compat,
-        "subtables": [subtable_to_json(entry) for entry in madt.subtables],
-        "summary": madt_summary(madt),
+        "subtables": [subtable_to_json(entry, types=types) for entry in madt.subtables],
+        "summary": madt_summary(madt, types=types),
         "errors": [f"offset {p.offset}: {p.message}" for p in problems],
     }
 
