@@ -1,15 +1,19 @@
 """kapic: a simulated x86 Linux secondary-CPU bring-up (INIT/SIPI and the ACPI MADT mailbox).
 
-This module is the public API: everything a plugin or a test needs is importable from here.
+This module is the public API: everything a plugin or a test needs is importable from here,
+and docs/api.md lists every name with one line each.
 """
 
 from kapic.acpi.builder import build_madt, describe_madt
+from kapic.acpi.entry import MadtEntry
 from kapic.acpi.kprint import print_madt_entry
 from kapic.acpi.madt import Madt, finalize_madt
 from kapic.acpi.processors import LocalApic, LocalX2Apic
+from kapic.acpi.types import MadtTypes
 from kapic.acpi.wakeup import MpWakeup
 from kapic.acpi.walker import parse_madt
 from kapic.api import BootSpec, build_machine, compare_plan, run_boot
+from kapic.boundary import PluginFault, PluginRef
 from kapic.errors import (
     ConfigError,
     ExitCode,
@@ -17,10 +21,9 @@ from kapic.errors import (
     KapicError,
     MadtError,
     PluginError,
-    SimulationError,
 )
-from kapic.firmware import FirmwareModel
-from kapic.hookspecs import hookimpl, hookspec
+from kapic.firmware.model import FirmwareEnv, FirmwareModel, FirmwareSession
+from kapic.hw.board import Vmm
 from kapic.hw.cpu import Cpu
 from kapic.hw.lapic import (
     APIC_DM_INIT,
@@ -32,17 +35,18 @@ from kapic.hw.lapic import (
     APIC_INT_ASSERT,
     APIC_INT_LEVELTRIG,
 )
-from kapic.hw.memory import IoMem, Visibility
+from kapic.hw.memory import IoMem
 from kapic.kernel.acpi_boot import MadtHandler
-from kapic.kernel.apic import Apic, ApicDriverRegistry, ApicState
+from kapic.kernel.apic import Apic, ApicDriverRegistry, ApicState, WakeupHandler
 from kapic.kernel.config import KernelConfig, KernelProfile
+from kapic.kernel.env import KernelEnv
 from kapic.kernel.kernel import EINVAL, EIO, ENODEV, EOPNOTSUPP, Kernel, KernelCpu, RealModeHeader
-from kapic.machine import Machine
-from kapic.methods import WakeupHandler, WakeupMethod
+from kapic.markers import hookimpl, hookspec
+from kapic.methods import WakeupMethod
 from kapic.platforms.model import DEFAULT_PARAMS, Platform
 from kapic.plugin import PluginHost
 from kapic.result import BootResult, CpuResult, Span, TraceEvent
-from kapic.sim.engine import RELAX, SPIN, Engine, Process, Signal, Wait
+from kapic.sim.engine import RELAX, SPIN, Wait
 
 __version__ = "0.1.0"
 
@@ -53,11 +57,11 @@ def udelay(usecs: int) -> int:
 
 
 def ndelay(nsecs: int) -> int:
-    """``ndelay(nsecs)``."""
+    """``ndelay(nsecs)``: yield the returned value to busy-wait ``nsecs`` ns."""
     return nsecs
 
 
-#: ``cpu_relax()``: ``yield cpu_relax`` ... spelled ``yield RELAX`` in a spin loop.
+#: ``cpu_relax()``: ``yield cpu_relax`` ... spelled ``yield RELAX`` in a loop.
 cpu_relax = RELAX
 
 __all__ = [
@@ -84,33 +88,35 @@ __all__ = [
     "ConfigError",
     "Cpu",
     "CpuResult",
-    "Engine",
     "ExitCode",
+    "FirmwareEnv",
     "FirmwareModel",
+    "FirmwareSession",
     "InputError",
     "IoMem",
     "KapicError",
     "Kernel",
     "KernelConfig",
     "KernelCpu",
+    "KernelEnv",
     "KernelProfile",
     "LocalApic",
     "LocalX2Apic",
-    "Machine",
     "Madt",
+    "MadtEntry",
     "MadtError",
     "MadtHandler",
+    "MadtTypes",
     "MpWakeup",
     "Platform",
     "PluginError",
+    "PluginFault",
     "PluginHost",
-    "Process",
+    "PluginRef",
     "RealModeHeader",
-    "Signal",
-    "SimulationError",
     "Span",
     "TraceEvent",
-    "Visibility",
+    "Vmm",
     "Wait",
     "WakeupHandler",
     "WakeupMethod",

@@ -7,14 +7,25 @@ from dataclasses import dataclass, field
 
 from kapic.acpi.builder import describe_madt
 from kapic.acpi.madt import Madt
-from kapic.errors import ConfigError, MissingFirmwareError
+from kapic.boundary import PluginFault
+from kapic.errors import ConfigError, MissingFirmwareError, PluginError
 from kapic.kernel.config import KernelConfig, get_profile
 from kapic.machine import DEFAULT_WATCHDOG_NS, Machine
 from kapic.plugin import PluginHost
 from kapic.result import BootResult
 
-__all__ = ["BootSpec", "build_machine", "compare_plan", "mark_unavailable", "not_possible", "run_boot"]
+__all__ = [
+    "DEFAULT_CPUS",
+    "BootSpec",
+    "build_machine",
+    "compare_plan",
+    "mark_unavailable",
+    "not_possible",
+    "plugin_error",
+    "run_boot",
+]
 
+#: CPUs of the built-in default machine (``kapic boot`` and ``kapic compare`` without --cpus)
 DEFAULT_CPUS = 8
 MAX_CPUS = 65536
 
@@ -36,11 +47,13 @@ class BootSpec:
     relaxed_memory: bool = False
 
 
-def load_madt(path: str) -> Madt:
-    """The first MADT of a file (raw table, acpidump text, or ``-`` for stdin)."""
+def load_madt(path: str, host: PluginHost | None = None) -> Madt:
+    """The first MADT of a file (raw table, acpidump text, or ``-`` for stdin), decoded with
+    the subtable types the plugins of ``host`` add."""
     from kapic.acpi.loader import load_madts
 
-    return load_madts(path)[0][1]
+    types = host.madt_types() if host is not None else None
+    return load_madts(path, types=types)[0][1]
 
 
 def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
@@ -57,19 +70,23 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
     config = KernelConfig.from_options(spec.config).check(profile)
     if spec.madt is not None and spec.cpus is not None:
         raise ConfigError("give --cpus or --madt, not both")
+    boundary = host.boundary
     if spec.madt is not None:
-        madt = load_madt(spec.madt)
+        madt = load_madt(spec.madt, host)
     else:
         cpus = DEFAULT_CPUS if spec.cpus is None else spec.cpus
         if not 1 <= cpus <= MAX_CPUS:
             raise ConfigError(f"--cpus {cpus}: must be between 1 and {MAX_CPUS}")
         # A described machine gets the table its firmware would publish (TDVF appends the
         # wakeup structure); a table given by the user is the firmware's, taken as is.
-        madt = firmware.publish_madt(describe_madt(cpus=cpus))
+        madt = boundary.call(f"firmware {firmware.name!r} publish_madt", firmware.publish_madt,
+                             describe_madt(cpus=cpus), owner=host.owner(firmware),
+                             check=_madt_check)
     method = "auto"
     if spec.method is not None:
         wm = host.method(spec.method)
-        madt = wm.force_madt(madt, platform)
+        madt = boundary.call(f"WakeupMethod {wm.name!r} force_madt", wm.force_madt, madt,
+                             platform, check=_madt_check)
         method = wm.name
     return Machine(
         madt=madt,
@@ -121,7 +138,7 @@ def compare_plan(
     for m in chosen_m:
         wm = host.method(m)
         for p in chosen_p:
-            reason = wm.unavailable(host.platform(p))
+            reason = _unavailable(host, wm.name, p, None)
             # Show a method where it cannot work only when it is the platform's only chance
             # to be compared with something (INIT/SIPI on tdx), or when asked for explicitly.
             if reason is None or methods or wm.fallback_handler is not None:
@@ -133,8 +150,8 @@ def mark_unavailable(result: BootResult, plugins: PluginHost | None = None) -> B
     """For ``kapic compare``: a run of a method its platform cannot support becomes
     ``not-applicable`` with the reason first (the kernel's failed attempt kept after it)."""
     host = plugins or PluginHost()
-    why = host.method(result.method).unavailable(host.platform(result.platform))
-    if why is not None and result.result != "ok":
+    why = _unavailable(host, result.method, result.platform, result.config.get("firmware"))
+    if why is not None and result.result not in ("ok", "plugin-error"):
         rest = [r for r in result.reasons if r != why]
         if rest:
             more = f" (and {len(rest) - 1} more)" if len(rest) > 1 else ""
@@ -142,6 +159,53 @@ def mark_unavailable(result: BootResult, plugins: PluginHost | None = None) -> B
         result.result = "not-applicable"
         result.reasons = [why]
     return result
+
+
+def _madt_check(value: object) -> str | None:
+    return None if isinstance(value, Madt) else f"returned {value!r}, expected a Madt"
+
+
+def _unavailable(host: PluginHost, method: str, platform: str, firmware: object) -> str | None:
+    """Why ``method`` cannot work on ``platform`` with its firmware (the platform's own, or the
+    one named), asked through the plugin boundary."""
+    wm = host.method(method)
+    pf = host.platform(platform)
+    try:
+        fw = host.firmware(str(firmware) if firmware else pf.firmware)
+    except ConfigError:
+        return None  # the platform's firmware is missing: the run says so itself
+    check = _reason_check
+    why: str | None = host.boundary.call(f"WakeupMethod {wm.name!r} unavailable", wm.unavailable,
+                                         pf, fw, check=check)
+    return why
+
+
+def _reason_check(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return None
+    return f"returned {value!r}, expected None or a reason (str)"
+
+
+def plugin_error(spec: BootSpec, error: PluginError) -> BootResult:
+    """The result of a run a plugin broke before the boot started (``kapic compare`` shows
+    it as a ``plugin-error`` row)."""
+    detail = error.to_json() if isinstance(error, PluginFault) else {
+        "plugin": error.plugin, "distribution": error.distribution, "callable": None,
+        "cpu": None, "time_ns": None, "message": str(error), "traceback": "",
+    }
+    return BootResult(
+        result="plugin-error",
+        platform=spec.platform,
+        kernel=spec.kernel,
+        method=spec.method or "auto",
+        seed=spec.seed,
+        cpus_requested=spec.cpus or 0,
+        sim_time_ns=0,
+        cpus=[],
+        log=[],
+        reasons=[str(error)],
+        plugin_error=detail,
+    )
 
 
 def not_possible(spec: BootSpec, why: str) -> BootResult:

@@ -1,4 +1,10 @@
-"""Turn a finished :class:`~kapic.machine.Machine` into a :class:`~kapic.result.BootResult`."""
+"""Classify a finished boot: the policy that turns what the recorder and the kernel hold into
+a :class:`~kapic.result.BootResult` (the data, in :mod:`kapic.result`).
+
+The result is ``plugin-error`` when a plugin's callable raised or returned the wrong type,
+``hung`` when the watchdog (or the event limit) stopped the boot, ``cpu-failed`` when an AP
+did not come up, and ``ok`` otherwise.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,10 @@ from typing import TYPE_CHECKING
 from kapic.result import BootResult, CpuResult, CpuState, ResultKind
 
 if TYPE_CHECKING:
+    from kapic.boundary import PluginFault
     from kapic.machine import Machine
 
-__all__ = ["build_result", "format_log_line"]
+__all__ = ["classify_boot", "format_log_line"]
 
 
 def format_log_line(t_ns: int, message: str) -> str:
@@ -18,11 +25,19 @@ def format_log_line(t_ns: int, message: str) -> str:
     return f"[{us // 1_000_000:5d}.{us % 1_000_000:06d}] {message}"
 
 
-def build_result(machine: Machine, hung_why: str | None, wall: float) -> BootResult:
+def classify_boot(machine: Machine, hung_why: str | None, fault: PluginFault | None,
+                  wall: float) -> BootResult:
+    """The result of ``machine``'s boot as it stands."""
     kernel = machine.kernel
+    recorder = machine.recorder
+    boundary = machine.plugins.boundary
     now = machine.engine.now
-    reasons = list(machine.reasons)
-    log = list(kernel.log)
+    reasons = list(recorder.reasons)
+    log = list(recorder.log)
+    if fault is not None:
+        message = f"kapic: {fault}"
+        log.append((now, "err", message))
+        reasons.append(str(fault))
     for name, exc in machine.engine.failures:
         reasons.append(f"{name}: model raised {type(exc).__name__}: {exc}")
     stuck = next((c for c in kernel.cpus if c.state == "kicking"), None)
@@ -47,6 +62,8 @@ def build_result(machine: Machine, hung_why: str | None, wall: float) -> BootRes
             state = "online"
         elif k.state == "offline":
             state = "offline"
+        elif fault is not None and (k.state == "kicking" or k.cpu == fault.cpu):
+            state = "failed"  # the plugin's fault ended the boot while it handled this CPU
         elif k.state == "kicking" and hung_why is not None:
             state = "hung"
         elif k.state == "failed":
@@ -55,23 +72,32 @@ def build_result(machine: Machine, hung_why: str | None, wall: float) -> BootRes
             state = "kicked"
         else:
             state = "not-attempted"
-        if state in ("failed", "hung"):
+        error = k.error
+        if state == "failed" and fault is not None and error is None:
+            error = f"{fault.what}: {fault.problem}"  # said once, in the fault's reason
+        elif state in ("failed", "hung"):
             failed = True
-            reasons.append(f"CPU{k.cpu} (APIC 0x{k.apic_id:x}): {k.error or state}")
+            reasons.append(f"CPU{k.cpu} (APIC 0x{k.apic_id:x}): {error or state}")
         alive = (
             k.alive_ns - k.kick_start_ns
             if k.alive_ns is not None and k.kick_start_ns is not None and not k.abandoned
             else None
         )
         cpus.append(CpuResult(k.cpu, k.apic_id, state, k.wakeup_handler, alive,
-                              k.kick_start_ns, k.online_ns, k.error))
-    for event in machine.trace:
+                              k.kick_start_ns, k.online_ns, error))
+    for event in recorder.trace:
         if event.kind == "ap-late-alive":
             reasons.append(
                 f"CPU{event.cpu} came alive at {event.t_ns / 1e6:.3f} ms, after the kernel gave up "
                 "on it: it runs kernel code nobody waits for"
             )
-    kind: ResultKind = "hung" if hung_why is not None else ("cpu-failed" if failed else "ok")
+    kind: ResultKind
+    if fault is not None:
+        kind = "plugin-error"
+    elif hung_why is not None:
+        kind = "hung"
+    else:
+        kind = "cpu-failed" if failed else "ok"
     handlers = {c.wakeup_handler for c in cpus if c.wakeup_handler}
     methods = machine.plugins.wakeup_methods()
     used = [m for m in methods if m.handler_name in handlers]
@@ -83,10 +109,12 @@ def build_result(machine: Machine, hung_why: str | None, wall: float) -> BootRes
             f"--method {machine.method} was asked for, but the kernel woke the CPUs with "
             f"{', '.join(sorted(h + '()' for h in handlers))}: a hook installed at boot wins"
         )
-    trust = [m.trust(machine.platform) for m in used]
-    if kind != "ok":
+    platform = machine.platform
+    trust = [boundary.call(f"WakeupMethod {m.name!r} trust", m.trust, platform) for m in used]
+    if kind not in ("ok", "plugin-error"):
         for m in used:
-            why = m.unavailable(machine.platform)
+            why = boundary.call(f"WakeupMethod {m.name!r} unavailable", m.unavailable,
+                                platform, machine.firmware)
             if why is not None:
                 reasons.insert(0, why)
     sim_time = machine.bp_done if machine.bp_done is not None else now
@@ -100,12 +128,13 @@ def build_result(machine: Machine, hung_why: str | None, wall: float) -> BootRes
         sim_time_ns=sim_time,
         cpus=cpus,
         log=[format_log_line(t, m) for t, level, m in log if level != "debug"],
-        trace=sorted(machine.trace, key=lambda e: e.t_ns),
-        spans=list(machine.spans),
-        counters=dict(machine.counters),
+        trace=sorted(recorder.trace, key=lambda e: e.t_ns),
+        spans=list(recorder.spans),
+        counters=dict(recorder.counters),
         trust=trust,
         reasons=list(dict.fromkeys(reasons)),
         config={**kernel.config.as_dict(), "firmware": machine.firmware.name},
         wall_seconds=wall,
         events=machine.engine.events,
+        plugin_error=None if fault is None else fault.to_json(),
     )

@@ -4,29 +4,35 @@ Plugins are found through the ``kapic`` entry-point group (``[project.entry-poin
 and register with :data:`hookimpl`. The built-in wakeup methods (``plugins/kapic_init_sipi``,
 ``plugins/kapic_acpi_mailbox``) use exactly these hooks and kapic's public API.
 
-Hooks that return lists are collected from every plugin (pluggy calls the most recently
-registered plugin first; kapic sorts the results where order matters).
+Hooks that return lists are collected from every plugin, once per
+:class:`~kapic.plugin.PluginHost` (pluggy calls the most recently registered plugin first;
+kapic sorts the results where order matters). They must return a list (an empty one when
+there is nothing to add), never ``None``. Names of platforms, methods and firmware models are
+unique across plugins: a second one of the same name is an error naming both plugins, unless
+exactly one of them sets ``override=True`` (it then replaces the other).
+
+Every callable a plugin hands over through these hooks is called through kapic's plugin
+boundary: if it raises, or returns a value of the wrong type, the boot ends at once with the
+result ``plugin-error`` naming the plugin, its distribution, the callable and the CPU.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pluggy
+from kapic.markers import PROJECT, hookimpl, hookspec
 
 if TYPE_CHECKING:
-    from kapic.firmware import FirmwareModel
+    from kapic.acpi.entry import MadtEntry
+    from kapic.firmware.model import FirmwareModel
     from kapic.kernel.acpi_boot import MadtHandler
     from kapic.kernel.apic import ApicDriverRegistry
     from kapic.kernel.kernel import Kernel
     from kapic.methods import WakeupMethod
     from kapic.platforms.model import Platform
 
-__all__ = ["PROJECT", "hookimpl", "hookspec"]
+__all__ = ["PROJECT", "hookimpl", "hookspec"]  # the markers, re-exported
 
-PROJECT = "kapic"
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 # -------------------------------------------------------------------------------------------
@@ -61,7 +67,7 @@ def kapic_madt_handlers() -> list[MadtHandler]:
 
     :return: a list of :class:`kapic.MadtHandler` (subtable type, handler, max_entries).
         The handler is called as ``handler(kernel, entry, end)`` and returns 0 or a negative
-        errno, like the kernel's handlers.
+        errno (an ``int``), like the kernel's handlers.
 
     Results of all plugins are collected. Handlers run in ``acpi_process_madt()`` after the
     LAPIC and IOAPIC entries, in ascending type order; the mailbox plugin installs
@@ -86,6 +92,24 @@ def kapic_smp_prepare_cpus(kernel: Kernel) -> None:
 
     .. versionadded:: 0.1
     """
+
+
+@hookspec
+def kapic_madt_subtable_types() -> list[type[MadtEntry]]:
+    """Declare MADT subtable types kapic should decode, print and build (OEM types 0x80-0xFF,
+    types of a newer ACPI version), as :class:`kapic.MadtEntry` subclasses.
+
+    :return: a list of classes with the class variables ``type``, ``NAME`` and ``LAYOUT``; a
+        class may define ``kernel_lines(kernel)`` for what the kernel prints about it.
+
+    Results of all plugins are collected. A type byte given twice (or one kapic already
+    decodes) is an error naming the plugin. ``kapic madt decode``, ``kapic madt build
+    --entry`` and the boot then know the type; a plugin parses it in the kernel with
+    :func:`kapic_madt_handlers`.
+
+    .. versionadded:: 0.2
+    """
+    return []
 
 
 # -------------------------------------------------------------------------------------------

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING
+
+from kapic.kernel.apic import WakeupHandler
 
 if TYPE_CHECKING:
     from kapic.acpi import Madt
-    from kapic.kernel.kernel import Kernel
+    from kapic.firmware.model import FirmwareModel
     from kapic.platforms.model import Platform
 
 __all__ = ["WakeupHandler", "WakeupMethod"]
-
-#: ``int (*wakeup_secondary_cpu_64)(u32 apicid, unsigned long start_ip, unsigned int cpu)``:
-#: a generator run on the boot CPU that returns 0 or a negative errno.
-WakeupHandler: TypeAlias = Callable[["Kernel", int, int, int], Generator[Any, Any, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +26,11 @@ class WakeupMethod:
     :param trust: what the guest must trust for it to work on a platform.
     :param force_madt: make a MADT select this method the way the kernel would (add or remove
         the entry that installs it); the MADT is the kernel's only input for that choice.
-    :param unavailable: why the method cannot work on a platform, or None when it can.
-    :param fallback: the kernel's built-in INIT/SIPI path (``do_boot_cpu()``'s last resort).
+    :param unavailable: why the method cannot work on a platform with a given firmware model,
+        or None when it can.
+    :param fallback_handler: the kernel's built-in INIT/SIPI path (``do_boot_cpu()``'s last
+        resort); at most one installed method has one.
+    :param override: replace another plugin's method of the same name on purpose.
     """
 
     name: str
@@ -37,5 +38,6 @@ class WakeupMethod:
     summary: str
     trust: Callable[[Platform], str]
     force_madt: Callable[[Madt, Platform], Madt]
-    unavailable: Callable[[Platform], str | None]
+    unavailable: Callable[[Platform, FirmwareModel], str | None]
     fallback_handler: WakeupHandler | None = None
+    override: bool = False

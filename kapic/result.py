@@ -1,4 +1,5 @@
-"""The outcome of one simulated boot: plain data for the report renderers.
+"""The data of one simulated boot's outcome, for the report renderers (the policy that
+classifies a boot is :mod:`kapic.classify`).
 
 A :class:`BootResult` holds everything a report needs; nothing in it refers back to the
 machine, so results can be pickled, compared and rendered in another process.
@@ -11,7 +12,7 @@ from typing import Any, Literal, NamedTuple
 
 __all__ = ["BootResult", "CpuResult", "Span", "TraceEvent"]
 
-ResultKind = Literal["ok", "cpu-failed", "hung", "invalid-input", "not-applicable"]
+ResultKind = Literal["ok", "cpu-failed", "hung", "invalid-input", "plugin-error", "not-applicable"]
 #: ``kicked``: woken, but the boot ended (hung) before the kernel brought it online
 CpuState = Literal[
     "online", "failed", "offline", "not-attempted", "kicked", "hung", "boot-cpu", "disabled"
@@ -84,14 +85,18 @@ class BootResult:
     #: wall-clock seconds the simulation took (excluded from determinism checks)
     wall_seconds: float = 0.0
     events: int = 0
+    #: for a ``plugin-error`` result: the plugin, its distribution, the callable, the CPU,
+    #: the simulated time, the message and the traceback
+    plugin_error: dict[str, Any] | None = None
 
     @property
     def cpus_online(self) -> int:
         return sum(1 for c in self.cpus if c.state in ("online", "boot-cpu"))
 
     def to_json(self) -> dict[str, Any]:
-        """The ``kapic boot --json`` object (``schema_version`` 1)."""
-        return {
+        """The ``kapic boot --json`` object (``schema_version`` 1); ``plugin_error`` is there
+        only for a ``plugin-error`` result."""
+        out: dict[str, Any] = {
             "schema_version": 1,
             "result": self.result,
             "platform": self.platform,
@@ -124,3 +129,6 @@ class BootResult:
             "events": self.events,
             "wall_seconds": self.wall_seconds,
         }
+        if self.plugin_error is not None:
+            out["plugin_error"] = dict(self.plugin_error)
+        return out

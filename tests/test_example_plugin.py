@@ -14,7 +14,8 @@ from types import ModuleType
 
 import pytest
 
-from kapic import EINVAL, BootResult, Machine, PluginHost
+from kapic import EINVAL, BootResult, PluginHost
+from kapic.machine import Machine
 from kapic.testing import assert_all_online, assert_woken_by, log_lines_matching
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "kapic-sevsnp"

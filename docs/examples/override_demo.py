@@ -30,9 +30,10 @@ from kapic import (
 
 def demo_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Generator[Any, Any, int]:
     kcpu = kernel.cpu_by_apicid(apicid)
-    assert kcpu is not None and kcpu.hw_index is not None
+    hw = None if kcpu is None else kernel.hw_cpu(kcpu)
+    assert hw is not None
     yield 1_000
-    kernel.machine.start_ap(kernel.machine.cpus[kcpu.hw_index], start_ip, "long")
+    kernel.board.start_cpu(hw, start_ip, "long")
     return 0
 
 
@@ -51,7 +52,7 @@ class InstallAtMadtTime:
 
     @hookimpl
     def kapic_madt_handlers(self) -> list[MadtHandler]:
-        return [MadtHandler(0x10, self.parse_wake, max_entries=1, plugin="demo")]
+        return [MadtHandler(0x10, self.parse_wake, max_entries=1)]
 
 
 def main() -> None:

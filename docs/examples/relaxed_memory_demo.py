@@ -8,19 +8,20 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from kapic import RELAX, BootSpec, Kernel, MpWakeup, PluginHost, hookimpl, run_boot
+from kapic import SPIN, BootSpec, Kernel, MpWakeup, PluginHost, hookimpl, run_boot
 
 
 def acpi_wakeup_cpu_no_release(
     kernel: Kernel, apicid: int, start_ip: int, cpu: int
 ) -> Generator[Any, Any, int]:
-    wake = next(s for s in kernel.machine.madt.subtables if isinstance(s, MpWakeup))
+    assert kernel.madt is not None
+    wake = next(s for s in kernel.madt.subtables if isinstance(s, MpWakeup))
     mailbox = kernel.memremap(wake.mailbox_address, 4096)
     mailbox.write_once(0x4, 4, apicid)  # APIC ID
     mailbox.write_once(0x8, 8, start_ip)  # wakeup vector
     mailbox.write_once(0x0, 2, 1)  # BUG: the command needs store_release
     while mailbox.read_once(0x0, 2):
-        yield RELAX
+        yield SPIN
     return 0
 
 

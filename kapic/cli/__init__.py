@@ -1,5 +1,9 @@
 """The ``kapic`` command line: ``main(argv) -> int``.
 
+Exit status: 0 ok; 1 a CPU failed to come up, the boot hung, or the input was invalid; 2 the
+command line was wrong; 4 a plugin failed to load or misbehaved (the plugin is named on
+stderr; ``--debug`` adds its traceback).
+
 Each command lives in its own module with an ``add_parser(subparsers)`` function that adds a
 sub-parser and sets ``func`` (``Callable[[argparse.Namespace], int]``) as its default. Data goes
 to stdout, diagnostics to stderr; every :class:`~kapic.errors.KapicError` becomes one line on
@@ -30,7 +34,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="kapic", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(
+        prog="kapic",
+        description="Simulate how an x86 Linux kernel brings its secondary CPUs online: "
+        "INIT/SIPI against the ACPI MADT wakeup mailbox.",
+        epilog="exit status: 0 ok; 1 a CPU failed, the boot hung or the input was invalid; "
+        "2 usage; 4 a plugin failed to load or misbehaved",
+    )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a plugin's error")
     parser.add_argument(
         "-p",
         dest="plugin_options",
@@ -66,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(cast(Callable[[argparse.Namespace], int], func)(args))
     except KapicError as exc:
         print(f"kapic: error: {exc}", file=sys.stderr)
+        text = getattr(exc, "traceback_text", "")
+        if args.debug and text:
+            sys.stderr.write(text)
         return int(exc.exit_code)
     except BrokenPipeError:
         return int(ExitCode.OK)

@@ -74,5 +74,11 @@ def run(args: argparse.Namespace) -> int:
         )
         for reason in result.reasons:
             out.write(f"  - {reason}\n")
+    if result.result == "plugin-error" and result.plugin_error is not None:
+        print(f"kapic: error: {result.reasons[0] if result.reasons else 'plugin error'}",
+              file=sys.stderr)
+        if args.debug:
+            sys.stderr.write(str(result.plugin_error.get("traceback", "")))
+        return int(ExitCode.PLUGIN)
     # A hung boot is a boot in which a CPU failed to come up: exit 1, as for a failed CPU.
     return int(ExitCode.OK if result.result == "ok" else ExitCode.FAILED)

@@ -3,7 +3,8 @@
 The table (or ``--json``) goes to stdout; the progress bar and notes about written files to
 stderr. Exit status: 0 when the comparison was made, including rows that show a method as not
 possible, a CPU failure or a hang stopped by the watchdog (each is a result, shown as such);
-1 when a run rejected its input (``invalid-input``) or the MADT file is missing; a
+1 when a run rejected its input (``invalid-input``) or the MADT file is missing; 4 when a
+plugin broke a run (its row reads ``plugin-error``, the verdict leaves it out); a
 :class:`~kapic.errors.KapicError` raised on the way gives its own status (2 for bad options).
 """
 
@@ -17,14 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kapic.cli.common import add_machine_options, key_values, watchdog_ns
-from kapic.errors import ConfigError, ExitCode, InputError, MissingFirmwareError
+from kapic.errors import ConfigError, ExitCode, InputError, MissingFirmwareError, PluginError
 
 if TYPE_CHECKING:
     from kapic.result import BootResult
 
-__all__ = ["DEFAULT_CPUS", "add_parser", "run"]
-
-DEFAULT_CPUS = 8
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -97,11 +96,20 @@ def _compare(args: argparse.Namespace) -> int:
     config = key_values(args.config, "--config")
     params = key_values(args.param, "--param")
     watchdog = watchdog_ns(args.watchdog)
+    # Imported here so that `kapic --help` does not load the simulator and its plugins.
+    from kapic.api import (
+        DEFAULT_CPUS,
+        BootSpec,
+        compare_plan,
+        mark_unavailable,
+        not_possible,
+        plugin_error,
+        run_boot,
+    )
+
     cpus: int | None = args.cpus
     if cpus is None and args.madt is None:
         cpus = DEFAULT_CPUS
-    # Imported here so that `kapic --help` does not load the simulator and its plugins.
-    from kapic.api import BootSpec, compare_plan, mark_unavailable, not_possible, run_boot
     from kapic.plugin import AUTOLOAD_ENV, PluginHost
 
     host = PluginHost.from_options(args.plugin_options)
@@ -128,10 +136,20 @@ def _compare(args: argparse.Namespace) -> int:
             result = run_boot(spec, plugins=host, progress=bar)
         except MissingFirmwareError as exc:  # the platform's firmware plugin is not installed
             result = not_possible(spec, f"cannot be set up: {exc}")
+        except PluginError as exc:  # a plugin broke the run before it started: a row says so
+            result = plugin_error(spec, exc)
         finally:
             if bar is not None:
                 bar.close()
-        results.append(result if result.result == "not-applicable" else mark_unavailable(result, host))
+        done = result.result in ("not-applicable", "plugin-error")
+        results.append(result if done else mark_unavailable(result, host))
     _render(results, args)
+    broken = [r for r in results if r.result == "plugin-error"]
+    for r in broken:
+        print(f"kapic: error: {r.method} on {r.platform}: {r.reasons[0]}", file=sys.stderr)
+        if args.debug and r.plugin_error is not None:
+            sys.stderr.write(str(r.plugin_error.get("traceback", "")))
+    if broken:
+        return int(ExitCode.PLUGIN)
     failed = any(r.result == "invalid-input" for r in results)
     return int(ExitCode.FAILED if failed else ExitCode.OK)

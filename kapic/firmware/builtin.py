@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kapic.firmware import FirmwareModel, SipiWaitFirmware
-from kapic.hookspecs import hookimpl
+from kapic.firmware.model import FirmwareModel, SipiWaitFirmware
+from kapic.markers import hookimpl
 
 __all__ = ["PLUGIN"]
 

@@ -1,20 +1,101 @@
-"""Firmware models: where an AP waits before the kernel wakes it.
+"""Firmware models: where an AP waits before the kernel wakes it, and what it does then.
 
-A firmware model decides the state every AP is in when the kernel starts (waiting for SIPI,
-or spinning in a mailbox loop), may amend the MADT it publishes (TDVF appends the
-Multiprocessor Wakeup structure), and reacts to the mailbox. The simulated hardware calls
-:meth:`FirmwareModel.park` once per machine.
+A :class:`FirmwareModel` is what a plugin provides (``kapic_firmware_models``): it may amend
+the MADT the firmware publishes (TDVF appends the Multiprocessor Wakeup structure) and, once
+per machine, parks the APs (:meth:`FirmwareModel.park`). It sees the machine only through a
+:class:`FirmwareEnv`: memory, the clock, the APs, "start this CPU at this vector", counters
+and the trace. What it keeps for one machine lives in the :class:`FirmwareSession` ``park``
+returns, typed by the model itself.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kapic.acpi import Madt
-    from kapic.machine import Machine
+    from kapic.boundary import PluginBoundary, PluginRef
+    from kapic.hw.board import Board
+    from kapic.hw.cpu import Cpu
+    from kapic.hw.memory import PhysicalMemory
 
-__all__ = ["FirmwareModel", "SipiWaitFirmware"]
+__all__ = ["FirmwareEnv", "FirmwareModel", "FirmwareSession", "SipiWaitFirmware"]
+
+
+class FirmwareEnv:
+    """What a firmware model may touch on one machine.
+
+    Every callback it schedules runs through the plugin boundary: if it raises, the boot ends
+    with a ``plugin-error`` naming the firmware's plugin.
+    """
+
+    def __init__(self, board: Board, madt: Madt, boundary: PluginBoundary, owner: PluginRef,
+                 model: str) -> None:
+        self._board = board
+        self._boundary = boundary
+        self._owner = owner
+        self._model = model
+        #: the MADT this firmware published (the mailbox address is in it)
+        self.madt = madt
+
+    @property
+    def now(self) -> int:
+        """The simulated time in ns."""
+        return self._board.engine.now
+
+    @property
+    def memory(self) -> PhysicalMemory:
+        """Physical memory as every CPU sees it (firmware runs on the parked APs)."""
+        return self._board.memory
+
+    @property
+    def aps(self) -> list[Cpu]:
+        """The application processors, in the order of the firmware's table."""
+        return self._board.cpus[1:]
+
+    def param(self, name: str) -> int:
+        """A timing parameter of the platform (``fw_poll_ns``, ``vcpu_delay_ns``, ...)."""
+        return self._board.platform.param(name)
+
+    def _guard(self, fn: Callable[..., None], what: str) -> Callable[..., None]:
+        boundary, owner = self._boundary, self._owner
+        label = f"firmware {self._model!r} callback {getattr(fn, '__qualname__', fn)!r}{what}"
+
+        def guarded(*args: Any) -> None:
+            boundary.call(label, fn, *args, owner=owner)
+
+        return guarded
+
+    def schedule(self, delay: int, fn: Callable[[Any], None], arg: Any = None) -> None:
+        """Call ``fn(arg)`` ``delay`` ns from now."""
+        self._board.engine.schedule(delay, self._guard(fn, ""), arg)
+
+    def on_write(self, lo: int, hi: int, fn: Callable[[int, int], None]) -> None:
+        """Call ``fn(addr, size)`` after every visible write overlapping ``[lo, hi)``."""
+        self._board.engine.on_write(lo, hi, self._guard(fn, f" (on write to 0x{lo:x})"))
+
+    def start_cpu(self, cpu: Cpu, vector: int, mode: str = "long") -> None:
+        """``cpu`` leaves the firmware and jumps to ``vector``."""
+        self._board.start_cpu(cpu, vector, mode)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add to a counter of the boot's result (``mailbox_handshakes``, ...)."""
+        self._board.recorder.count(name, n)
+
+    def trace(self, cpu: Cpu, kind: str, detail: str = "") -> None:
+        """A trace instant on ``cpu`` (by the logical number the kernel gave it)."""
+        self._board.recorder.event(cpu.logical or 0, kind, detail)
+
+
+class FirmwareSession:
+    """The firmware of one machine after :meth:`FirmwareModel.park` (default: no services)."""
+
+    def reset_vector_entry(self, cpu: Cpu, vector: int) -> bool:
+        """``cpu`` jumped to ``vector`` to return to the firmware; True when the firmware took
+        it back (its own reset vector) or the kernel cannot tell otherwise, False when nothing
+        is there (the CPU halts in the kernel instead)."""
+        return False
 
 
 class FirmwareModel:
@@ -24,20 +105,20 @@ class FirmwareModel:
     summary = "APs halted in wait-for-SIPI, as BIOS/UEFI leave them"
     #: what the guest must trust in this firmware for the wakeup to work
     trust = "firmware AP park state"
+    #: whether parked APs poll an ACPI wakeup mailbox (the mailbox method needs one)
+    polls_mailbox = False
+    #: True: replace another plugin's firmware model of the same name on purpose
+    override = False
 
     def publish_madt(self, madt: Madt) -> Madt:
         """The MADT this firmware hands to the OS (default: unchanged)."""
         return madt
 
-    def reset_vector_entry(self, machine: Machine, cpu: int, vector: int) -> bool:
-        """Logical CPU ``cpu`` jumped to ``vector`` to return to the firmware; True when the
-        firmware took it back (its own reset vector), False otherwise (the CPU is lost)."""
-        return False
-
-    def park(self, machine: Machine) -> None:
-        """Put every AP of ``machine`` in its waiting state."""
-        for cpu in machine.cpus[1:]:
+    def park(self, env: FirmwareEnv) -> FirmwareSession | None:
+        """Put every AP in its waiting state; return this machine's session (or None)."""
+        for cpu in env.aps:
             cpu.state = "wait-for-sipi"
+        return None
 
 
 class SipiWaitFirmware(FirmwareModel):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from kapic.hw.lapic import LocalApic
+    from kapic.hw.lapic import LapicDevice
     from kapic.hw.memory import CpuMemory
     from kapic.sim.engine import Process
 
@@ -23,11 +23,9 @@ class Cpu:
 
     index: int
     apic_id: int
-    lapic: LocalApic
+    lapic: LapicDevice
     mem: CpuMemory
     state: CpuHwState = "reset"
     process: Process | None = None
     #: the logical CPU number the kernel gave it (None until enumerated)
     logical: int | None = None
-    #: firmware-private data (a firmware model may keep its per-AP state here)
-    firmware_data: dict[str, object] = field(default_factory=dict)

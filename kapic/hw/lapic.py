@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from kapic.machine import Machine
+    from kapic.hw.apicbus import ApicBus
 
 __all__ = [
     "APIC_DM_INIT",
@@ -23,7 +23,7 @@ __all__ = [
     "APIC_INT_ASSERT",
     "APIC_INT_LEVELTRIG",
     "APIC_LVR",
-    "LocalApic",
+    "LapicDevice",
 ]
 
 APIC_LVR: Final = 0x30
@@ -43,11 +43,12 @@ _DM_MASK: Final = 0x00700
 APIC_ESR_SENDACC: Final = 0x04
 
 
-class LocalApic:
-    """A local APIC; writes return the time they cost the writing CPU (a VM exit)."""
+class LapicDevice:
+    """The local APIC device of one CPU (not the MADT entry that describes it); writes return
+    the time they cost the writing CPU (a VM exit)."""
 
-    def __init__(self, machine: Machine, cpu: int, apic_id: int) -> None:
-        self.machine = machine
+    def __init__(self, bus: ApicBus, cpu: int, apic_id: int) -> None:
+        self.bus = bus
         self.cpu = cpu
         self.apic_id = apic_id
         self.icr2 = 0
@@ -61,7 +62,7 @@ class LocalApic:
     def read(self, reg: int) -> int:
         """``apic_read(reg)`` (xAPIC MMIO; in x2APIC mode the same registers as MSRs)."""
         if reg == APIC_ICR:
-            busy = APIC_ICR_BUSY if self.machine.engine.now < self.busy_until else 0
+            busy = APIC_ICR_BUSY if self.bus.now < self.busy_until else 0
             return (self.icr_low & ~APIC_ICR_BUSY) | busy
         if reg == APIC_ICR2:
             return self.icr2
@@ -95,19 +96,19 @@ class LocalApic:
         return cost + self.write(APIC_ICR, low)
 
     def _send(self, low: int, dest: int) -> int:
-        machine = self.machine
-        platform = machine.platform
-        machine.counters["icr_writes"] += 1
+        bus = self.bus
+        platform = bus.platform
+        bus.recorder.count("icr_writes")
         cost = 0
         if platform.hypervisor != "none":
-            machine.counters["vm_exits"] += 1
+            bus.recorder.count("vm_exits")
             cost = platform.param("vm_exit_ns")
         else:
-            self.busy_until = machine.engine.now + platform.param("icr_busy_ns")
-        machine.counters["ipis"] += 1
+            self.busy_until = bus.now + platform.param("icr_busy_ns")
+        bus.recorder.count("ipis")
         level = bool(low & APIC_INT_LEVELTRIG)
         asserted = bool(low & APIC_INT_ASSERT)
         mode = low & _DM_MASK
-        if not machine.send_ipi(self.cpu, dest, mode, low & 0xFF, level=level, asserted=asserted):
+        if not bus.send_ipi(self.cpu, dest, mode, low & 0xFF, level=level, asserted=asserted):
             self.esr_pending |= APIC_ESR_SENDACC
         return cost

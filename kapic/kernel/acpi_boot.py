@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kapic.acpi.cpus import madt_cpu_entries
 from kapic.acpi.kprint import madt_boot_lines
 from kapic.acpi.madt import Madt
+from kapic.boundary import errno_result
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel
@@ -33,6 +34,7 @@ class MadtHandler:
     """``acpi_table_parse_madt(type, handler, max_entries)`` as a plugin provides it.
 
     ``handler(kernel, entry, end)`` returns 0 or a negative errno; ``max_entries`` 0 means all.
+    ``plugin`` is filled in by kapic with the name of the plugin that provided the handler.
     """
 
     type: int
@@ -44,6 +46,7 @@ class MadtHandler:
 def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler]) -> int:
     """Parse ``madt`` into ``kernel``; returns the number of present CPUs."""
     version = kernel.profile.version
+    kernel.madt = madt
     kernel.apic_state.default_acpi_madt_oem_check(madt.header.oem_id, madt.header.oem_table_id)
     by_type: dict[int, list[Any]] = {}
     for entry in madt.subtables:
@@ -54,7 +57,7 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
         elif not line.startswith(_WAKEUP):
             kernel.printk(line)
     entries = madt_cpu_entries(madt)
-    hw = kernel.machine.hw_by_apicid
+    hw = kernel.board.by_apic_id
     bp_apic = kernel.bp.apic_id
     ordered = sorted(entries, key=lambda e: e.apic_id != bp_apic)  # the boot CPU is CPU 0
     present = 0
@@ -79,9 +82,10 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
                 )
             dropped += 1
             continue
-        index = hw.get(cpu.apic_id)
+        hw_cpu = hw.get(cpu.apic_id)
+        index = None if hw_cpu is None else hw_cpu.index
         is_present = cpu.enabled and index is not None
-        kernel.machine.add_kernel_cpu(cpu.apic_id, is_present, index)
+        kernel.add_kernel_cpu(cpu.apic_id, is_present, index)
         present += is_present
     kernel.possible_cpus = len(kernel.cpus)
     # Handlers of the types plugins registered (0x10: acpi_parse_mp_wake), after LAPIC/IOAPIC.
@@ -92,7 +96,9 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
             if h.max_entries and count >= h.max_entries:
                 break
             count += 1
-            rc = h.handler(kernel, entry, end)
+            name = getattr(h.handler, "__name__", repr(h.handler))
+            rc = kernel.boundary.call(f"MADT handler for type 0x{h.type:x} {name}()", h.handler,
+                                      kernel, entry, end, check=errno_result)
             if rc:
                 kernel.trace("madt-handler", f"type 0x{h.type:x} handler returned {rc}")
                 break

@@ -9,17 +9,22 @@ arch/x86/kernel/apic/init.c (``apic_update_callback``, ``apic_install_driver``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from kapic.errors import PluginError
+from kapic.boundary import UNKNOWN_PLUGIN, PluginBoundary, PluginRef
+from kapic.errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel
-    from kapic.methods import WakeupHandler
 
-__all__ = ["WAKEUP_FIELDS", "Apic", "ApicDriverRegistry", "ApicState"]
+__all__ = ["WAKEUP_FIELDS", "Apic", "ApicDriverRegistry", "ApicState", "WakeupHandler"]
+
+#: ``int (*wakeup_secondary_cpu_64)(u32 apicid, unsigned long start_ip, unsigned int cpu)``:
+#: a generator function run on the boot CPU, called as ``handler(kernel, apicid, start_ip,
+#: cpu)``, that returns 0 or a negative errno.
+WakeupHandler: TypeAlias = Callable[["Kernel", int, int, int], Generator[Any, Any, int]]
 
 #: the overridable wakeup callbacks of ``struct apic`` / ``struct apic_override``
 WAKEUP_FIELDS = ("wakeup_secondary_cpu", "wakeup_secondary_cpu_64")
@@ -48,11 +53,19 @@ class ApicDriverRegistry:
     drivers: list[Apic] = field(default_factory=list)
     #: a 64-bit kernel (CONFIG_X86_64): decides which built-in drivers are linked in
     x86_64: bool = True
+    #: through which the drivers' callbacks are called (it knows who registered each)
+    boundary: PluginBoundary = field(default_factory=PluginBoundary, repr=False)
+    owners: dict[str, PluginRef] = field(default_factory=dict, repr=False)
 
     def apic_driver(self, driver: Apic, *, before: str | None = "physical flat") -> None:
         """``apic_driver(sym)``: add ``driver``, before the driver named ``before`` if present."""
+        owner = self.boundary.caller() or UNKNOWN_PLUGIN
+        if owner is not UNKNOWN_PLUGIN:
+            driver.plugin = owner.name
         if any(d.name == driver.name for d in self.drivers):
-            raise PluginError(f"APIC driver {driver.name!r} registered twice", plugin=driver.plugin)
+            raise PluginError(f"APIC driver {driver.name!r} registered twice",
+                              plugin=owner.name, distribution=owner.distribution)
+        self.owners[driver.name] = owner
         names = [d.name for d in self.drivers]
         if before is not None and before in names:
             self.drivers.insert(names.index(before), driver)
@@ -74,6 +87,9 @@ class ApicState:
         self.registry = registry
         #: ``apic``: the current driver (``&apic_flat`` on 64-bit until something is installed)
         initial = "flat" if registry.x86_64 else "default"  # &apic_flat / &apic_default
+        if not registry.drivers:
+            raise ConfigError("no APIC driver is linked in: every plugin registering APIC "
+                              "drivers is blocked (builtin-apic-drivers?)")
         self.apic: Apic = registry.by_name(initial) if _has(registry, initial) else registry.drivers[0]
         #: ``__x86_apic_override``: callbacks recorded by apic_update_callback()
         self.override: dict[str, WakeupHandler] = {}
@@ -81,6 +97,7 @@ class ApicState:
     # -- 5.19-6.5 ---------------------------------------------------------------------------
     def acpi_wake_cpu_handler_update(self, handler: WakeupHandler) -> None:
         """Write ``handler`` into ``wakeup_secondary_cpu_64`` of every registered driver."""
+        self.kernel.boundary.adopt(handler)
         for drv in self.registry.drivers:
             drv.wakeup_secondary_cpu_64 = handler
 
@@ -89,9 +106,10 @@ class ApicState:
         """``apic_update_callback(cb, fn)``: record the override and apply it to ``apic``."""
         if callback not in WAKEUP_FIELDS:
             raise ValueError(f"{callback} is not an overridable wakeup callback")
+        self.kernel.boundary.adopt(fn)
         self.override[callback] = fn
         setattr(self.apic, callback, fn)
-        self.kernel.printk(f"APIC: {callback}() replaced with {fn.__name__}()")
+        self.kernel.printk(f"APIC: {callback}() replaced with {getattr(fn, '__name__', fn)}()")
 
     def restore_override_callbacks(self) -> None:
         for callback, fn in self.override.items():
@@ -112,7 +130,8 @@ class ApicState:
     def default_acpi_madt_oem_check(self, oem_id: str, oem_table_id: str) -> int:
         for driver in self.registry.drivers:
             check = driver.acpi_madt_oem_check
-            if check is not None and check(self.kernel, oem_id, oem_table_id):
+            if check is not None and self._call(driver, "acpi_madt_oem_check", check,
+                                                 self.kernel, oem_id, oem_table_id):
                 if self.apic is not driver:
                     if self.kernel.profile.upstream:
                         self.apic_install_driver(driver)
@@ -125,9 +144,15 @@ class ApicState:
     def x86_64_probe_apic(self) -> None:
         """Final probe (``x86_64_probe_apic``; 5.x ``default_setup_apic_routing``)."""
         for driver in self.registry.drivers:
-            if driver.probe is not None and driver.probe(self.kernel):
+            if driver.probe is not None and self._call(driver, "probe", driver.probe, self.kernel):
                 self.apic_install_driver(driver)
                 return
+
+
+    def _call(self, driver: Apic, member: str, fn: Callable[..., bool], *args: Any) -> bool:
+        owner = self.registry.owners.get(driver.name)
+        what = f"APIC driver {driver.name!r} {member}"
+        return bool(self.registry.boundary.call(what, fn, *args, owner=owner))
 
 
 def _has(registry: ApicDriverRegistry, name: str) -> bool:

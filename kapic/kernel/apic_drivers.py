@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kapic.hookspecs import hookimpl
 from kapic.kernel.apic import Apic, ApicDriverRegistry
+from kapic.markers import hookimpl
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel

@@ -14,7 +14,6 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from kapic.kernel.smpboot import do_boot_cpu, wait_for_alive
-from kapic.result import Span
 from kapic.sim.engine import Wait
 
 if TYPE_CHECKING:
@@ -56,11 +55,11 @@ def _release_and_online(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, 
     kcpu.should_online.fire()
     yield Wait(kcpu.online)
     start = kernel.engine.now
-    yield kernel.machine.jittered("bp_online_ns")
-    kernel.machine.spans.append(Span(0, "online", start, kernel.engine.now, kcpu.cpu))
+    yield kernel.jittered("bp_online_ns")
+    kernel.span("online", start, kcpu.cpu)
     kcpu.state = "online"
     kernel.trace("cpu-online", "", kcpu.cpu)
-    kernel.machine.progress_tick()
+    kernel.cpu_done()
 
 
 def _native_cpu_up_seed(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, None]:
@@ -83,7 +82,7 @@ def _fail(kernel: Kernel, kcpu: KernelCpu, why: str) -> None:
     kcpu.abandoned = True
     kcpu.error = kcpu.error or why
     kernel.trace("cpu-failed", why, kcpu.cpu)
-    kernel.machine.progress_tick()
+    kernel.cpu_done()
 
 
 def smp_init(kernel: Kernel) -> Generator[Any, Any, None]:

@@ -38,12 +38,14 @@ def cpu_down(kernel: Kernel, cpu: int) -> Generator[Any, Any, int]:
     cpu_die = kernel.smp_ops.get("cpu_die")
     kcpu.state = "offline"
     kernel.trace("cpu-down", "", cpu)
-    if play_dead is None or not play_dead(kernel, cpu):
+    boundary = kernel.boundary
+    if play_dead is None or not boundary.call("smp_ops.play_dead", play_dead, kernel, cpu, cpu=cpu):
         # native_play_dead: the CPU halts in the kernel (hlt_play_dead); nothing to hand over
         kernel.printk(f"smpboot: CPU {cpu} is now offline")
         return 0
     if cpu_die is not None:
-        handed = yield from cpu_die(kernel, cpu, kcpu.apic_id)
+        handed = yield from boundary.run("smp_ops.cpu_die", cpu_die, kernel, cpu, kcpu.apic_id,
+                                         cpu=cpu)
         if not handed:
             kcpu.error = "firmware did not acknowledge the Test command within 1 s"
     kernel.printk(f"smpboot: CPU {cpu} is now offline")

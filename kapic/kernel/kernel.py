@@ -13,15 +13,19 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from kapic.kernel.apic import ApicDriverRegistry, ApicState
-from kapic.result import Span, TraceEvent
+from kapic.hw.board import Vmm
+from kapic.kernel.apic import ApicState
 
 if TYPE_CHECKING:
+    from kapic.acpi.madt import Madt
+    from kapic.boundary import PluginBoundary
+    from kapic.hw.cpu import Cpu
     from kapic.hw.memory import IoMem
+    from kapic.kernel.apic import ApicDriverRegistry, WakeupHandler
     from kapic.kernel.config import KernelConfig, KernelProfile
-    from kapic.machine import Machine
-    from kapic.methods import WakeupHandler
+    from kapic.kernel.env import KernelEnv
     from kapic.sim.engine import Signal
+    from kapic.sim.recorder import LogLine
 
 __all__ = ["Kernel", "KernelCpu", "RealModeHeader"]
 
@@ -68,52 +72,75 @@ class KernelCpu:
 
 
 class Kernel:
-    """One simulated Linux kernel running on the boot CPU of ``machine``."""
+    """One simulated Linux kernel running on the boot CPU of a board.
 
-    def __init__(self, machine: Machine, profile: KernelProfile, config: KernelConfig) -> None:
-        self.machine = machine
-        self.engine = machine.engine
-        self.platform = machine.platform
+    :param env: what the kernel may reach (board, clock, recorder, plugin boundary, firmware).
+    :param registry: the APIC drivers linked in, in link order (plugins have registered theirs).
+    """
+
+    def __init__(self, env: KernelEnv, profile: KernelProfile, config: KernelConfig,
+                 registry: ApicDriverRegistry) -> None:
+        self.env = env
+        self.engine = env.engine
+        self.board = env.board
+        self.boundary: PluginBoundary = env.boundary
+        self.platform = env.board.platform
         self.profile = profile
         self.config = config
-        #: (time, level, message); ``debug`` lines are kept but not in the default log
-        self.log: list[tuple[int, str, str]] = []
-        self.registry = ApicDriverRegistry(x86_64=config.X86_64)
-        machine.plugins.register_apic_drivers(self.registry)
-        self.apic_state = ApicState(self, self.registry)
+        self.registry = registry
+        self.apic_state = ApicState(self, registry)
         self.real_mode_header = RealModeHeader()
-        bp = machine.cpus[0]
-        self.mem = bp.mem
-        self.bp = bp
-        self.x2apic_mode = machine.x2apic_capable
+        self.bp = env.board.cpus[0]
+        self.mem = self.bp.mem
+        self.x2apic_mode = env.board.x2apic_capable
         self.uv_system = False
         self.cpus: list[KernelCpu] = []
+        self.kcpu_by_apicid: dict[int, KernelCpu] = {}
         self.possible_cpus = 0
         #: per-plugin state (a plugin's "static" variables live here, keyed by plugin name)
         self.plugin_state: dict[str, dict[str, Any]] = {}
         #: the wakeup method used when no APIC driver hook is set (INIT/SIPI)
         self.wakeup_secondary_cpu_via_init: WakeupHandler | None = None
-        #: the MADT as the kernel sees it in memory (handlers may patch it, as 6.11 does)
+        #: the MADT as parsed (``acpi_process_madt``), and as the kernel sees it in memory
+        #: (handlers may patch the bytes, as 6.11 does)
+        self.madt: Madt | None = None
         self.madt_bytes = bytearray()
         self.offlining_disabled = False
         self.smp_ops: dict[str, Any] = {}
+        #: the hypervisor's services (VMGEXIT, TDVMCALL) for paravirtual wakeup methods
+        self.vmm = Vmm(env.board)
 
     # -- kernel services --------------------------------------------------------------------
+    @property
+    def now(self) -> int:
+        """The simulated time in ns (``ktime_get()`` since boot)."""
+        return self.engine.now
+
     @property
     def apic(self) -> Any:
         """The current ``struct apic`` (``apic``)."""
         return self.apic_state.apic
 
+    @property
+    def log(self) -> list[LogLine]:
+        """The kernel log so far: (time, level, message)."""
+        return self.env.recorder.log
+
     def printk(self, message: str, level: str = "info") -> None:
         """Log a kernel message (``level``: ``debug``, ``info``, ``warn``, ``err``)."""
-        self.log.append((self.engine.now, level, message))
+        self.env.recorder.printk(message, level)
 
     def trace(self, kind: str, detail: str = "", cpu: int = 0) -> None:
-        self.machine.trace.append(TraceEvent(self.engine.now, cpu, kind, detail))
+        """A trace instant on logical CPU ``cpu``."""
+        self.env.recorder.event(cpu, kind, detail)
 
     def span(self, name: str, start_ns: int, target: int, cpu: int = 0) -> None:
         """Record a timeline slice ``[start_ns, now)`` (e.g. ``mailbox``) for ``target``."""
-        self.machine.spans.append(Span(cpu, name, start_ns, self.engine.now, target))
+        self.env.recorder.span(cpu, name, start_ns, target)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to a counter of the boot's result (e.g. ``snp_vmsa_pages``)."""
+        self.env.recorder.count(name, n)
 
     def state(self, plugin: str) -> dict[str, Any]:
         """Per-kernel state of ``plugin`` (what would be ``static`` variables in C)."""
@@ -125,6 +152,10 @@ class Kernel:
 
     def num_possible_cpus(self) -> int:
         return self.possible_cpus
+
+    def jittered(self, param: str) -> int:
+        """A platform timing parameter with its seeded jitter (what a step of CPU work costs)."""
+        return self.board.jittered(param)
 
     @property
     def init_udelay(self) -> int:
@@ -154,4 +185,36 @@ class Kernel:
 
     # -- CPUs -------------------------------------------------------------------------------
     def cpu_by_apicid(self, apic_id: int) -> KernelCpu | None:
-        return self.machine.kcpu_by_apicid.get(apic_id)
+        return self.kcpu_by_apicid.get(apic_id)
+
+    def hw_cpu(self, kcpu: KernelCpu) -> Cpu | None:
+        """The hardware thread behind a logical CPU (None for a CPU that is not present)."""
+        return None if kcpu.hw_index is None else self.board.cpus[kcpu.hw_index]
+
+    def add_kernel_cpu(self, apic_id: int, present: bool, hw_index: int | None) -> KernelCpu:
+        """Give the next logical CPU number to ``apic_id`` (``generic_processor_info``)."""
+        e = self.engine
+        n = len(self.cpus)
+        kcpu = KernelCpu(n, apic_id, present, hw_index, e.signal(f"alive{n}"),
+                         e.signal(f"should_online{n}"), e.signal(f"online{n}"))
+        self.cpus.append(kcpu)
+        if hw_index is not None:
+            self.board.cpus[hw_index].logical = n
+            self.kcpu_by_apicid[apic_id] = kcpu
+        return kcpu
+
+    def cpu_done(self) -> None:
+        """One more AP came online or failed (progress, and the watchdog's clock)."""
+        self.env.recorder.cpu_done(sum(1 for k in self.cpus[1:] if k.present))
+
+    def jump_to_reset_vector(self, cpu: int, vector: int) -> bool:
+        """Logical CPU ``cpu`` jumps to ``vector`` to return to the firmware; whether the
+        firmware took it (``asm_acpi_mp_play_dead``)."""
+        hw = self.hw_cpu(self.cpus[cpu])
+        if hw is None:
+            return False
+        session = self.env.firmware
+        return bool(self.boundary.call(
+            "firmware reset_vector_entry", session.reset_vector_entry, hw, vector,
+            owner=self.env.firmware_owner, cpu=cpu,
+        ))

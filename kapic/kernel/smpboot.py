@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from kapic.result import Span
+from kapic.boundary import errno_result
 from kapic.sim.engine import Wait
 
 if TYPE_CHECKING:
@@ -53,28 +53,25 @@ def do_boot_cpu(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, int]:
     kcpu.expected_entry = start_ip
     announce_cpu(kernel, kcpu)
     if apic.wakeup_secondary_cpu_64:
-        hook = apic.wakeup_secondary_cpu_64
+        hook, field = apic.wakeup_secondary_cpu_64, "wakeup_secondary_cpu_64"
     elif apic.wakeup_secondary_cpu:
-        hook = apic.wakeup_secondary_cpu
+        hook, field = apic.wakeup_secondary_cpu, "wakeup_secondary_cpu"
     else:
-        hook = kernel.wakeup_secondary_cpu_via_init
+        hook, field = kernel.wakeup_secondary_cpu_via_init, "wakeup_secondary_cpu_via_init"
     if hook is None:
         kcpu.error = "no wakeup method: no APIC driver hook and no INIT/SIPI plugin installed"
         return -19
-    kcpu.wakeup_handler = hook.__name__
-    kcpu.kick_start_ns = start = kernel.engine.now
-    kernel.trace("kick", f"{hook.__name__}(apicid=0x{kcpu.apic_id:x}, start_ip=0x{start_ip:x})")
-    try:
-        ret = yield from hook(kernel, kcpu.apic_id, start_ip, kcpu.cpu)
-    except Exception as exc:  # a misbehaving plugin is reported; the boot goes on
-        kcpu.error = f"{hook.__name__} raised {type(exc).__name__}: {exc}"
-        kernel.machine.reasons.append(f"CPU{kcpu.cpu}: {kcpu.error}")
-        ret = -5
-    if not isinstance(ret, int):
-        kcpu.error = f"{hook.__name__} returned {ret!r}, not an int"
-        kernel.machine.reasons.append(f"CPU{kcpu.cpu}: {kcpu.error}")
-        ret = -5
-    kernel.machine.spans.append(Span(0, "kick", start, kernel.engine.now, kcpu.cpu))
+    name = getattr(hook, "__name__", repr(hook))
+    kcpu.wakeup_handler = name
+    kcpu.kick_start_ns = start = kernel.now
+    kernel.trace("kick", f"{name}(apicid=0x{kcpu.apic_id:x}, start_ip=0x{start_ip:x})")
+    # A plugin's handler that raises, is no generator function or returns anything but an
+    # int errno ends the boot here (a PluginFault), naming the plugin and this CPU.
+    ret: int = yield from kernel.boundary.run(
+        f"{field} {name}()", hook, kernel, kcpu.apic_id, start_ip, kcpu.cpu,
+        cpu=kcpu.cpu, check=errno_result,
+    )
+    kernel.span("kick", start, kcpu.cpu)
     return ret
 
 
@@ -95,13 +92,12 @@ def wait_for_alive(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, bool]
         boundary = start + MSEC + -(-elapsed // step) * step
         if boundary > engine.now:
             yield boundary - engine.now
-    kernel.machine.spans.append(Span(0, "alive-wait", start, engine.now, kcpu.cpu))
+    kernel.span("alive-wait", start, kcpu.cpu)
     return bool(fired)
 
 
 def start_secondary(kernel: Kernel, cpu: Cpu, entry: int, mode: str) -> Generator[Any, Any, None]:
     """The AP from the wakeup vector to ``set_cpu_online()`` (trampoline, start_secondary)."""
-    machine = kernel.machine
     kcpu = kernel.cpu_by_apicid(cpu.apic_id)
     if kcpu is None or kcpu.expected_entry is None:
         kernel.trace("ap-stray", f"APIC 0x{cpu.apic_id:x} started at 0x{entry:x} unasked", cpu.index)
@@ -117,19 +113,19 @@ def start_secondary(kernel: Kernel, cpu: Cpu, entry: int, mode: str) -> Generato
         kernel.trace("ap-crash", kcpu.error, kcpu.cpu)
         cpu.state = "crashed"
         return
-    start = machine.engine.now
+    start = kernel.now
     kernel.trace("ap-start", f"entry 0x{entry:x} ({mode} mode)", kcpu.cpu)
-    yield machine.jittered("ap_alive_ns")
-    kcpu.alive_ns = machine.engine.now
-    machine.spans.append(Span(kcpu.cpu, "ap-startup", start, machine.engine.now, kcpu.cpu))
+    yield kernel.jittered("ap_alive_ns")
+    kcpu.alive_ns = kernel.now
+    kernel.span("ap-startup", start, kcpu.cpu, cpu=kcpu.cpu)
     if kcpu.abandoned:
         kernel.trace("ap-late-alive", "alive after the kernel gave up on it", kcpu.cpu)
     else:
         kernel.trace("ap-alive", "", kcpu.cpu)
-    kcpu.alive.fire(machine.engine.now)
+    kcpu.alive.fire(kernel.now)
     yield Wait(kcpu.should_online)
-    start = machine.engine.now
-    yield machine.jittered("ap_online_ns")
-    kcpu.online_ns = machine.engine.now
-    machine.spans.append(Span(kcpu.cpu, "ap-online", start, machine.engine.now, kcpu.cpu))
-    kcpu.online.fire(machine.engine.now)
+    start = kernel.now
+    yield kernel.jittered("ap_online_ns")
+    kcpu.online_ns = kernel.now
+    kernel.span("ap-online", start, kcpu.cpu, cpu=kcpu.cpu)
+    kcpu.online.fire(kernel.now)

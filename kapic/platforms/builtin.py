@@ -21,7 +21,7 @@ Calibration (every default is a published figure or derived from one):
 
 from __future__ import annotations
 
-from kapic.hookspecs import hookimpl
+from kapic.markers import hookimpl
 from kapic.platforms.model import DEFAULT_PARAMS, Platform
 
 __all__ = ["BUILTIN_PLATFORMS", "PLUGIN"]

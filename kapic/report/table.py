@@ -47,6 +47,8 @@ def _failures(result: BootResult) -> str:
         return "-"
     if result.result == "not-applicable":
         return "not possible"
+    if result.result == "plugin-error":
+        return "plugin-error"
     down = result.cpus_requested - result.cpus_online
     return f"{result.result} ({down} CPU{'s' if down != 1 else ''} not online)"
 
@@ -60,7 +62,7 @@ def short_trust(item: str) -> str:
 def table_row(result: BootResult) -> tuple[str, ...]:
     """The cells of one run's row, in :data:`HEADER` order."""
     trust = "; ".join(dict.fromkeys(short_trust(t) for t in result.trust)) or "-"
-    if result.result == "not-applicable":
+    if result.result in ("not-applicable", "plugin-error"):
         dashes = ("-",) * len(_NUMERIC)
         return (result.method, result.platform, result.kernel, *dashes, trust, _failures(result))
     s = run_stats(result)

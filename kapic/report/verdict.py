@@ -20,7 +20,9 @@ def _median(result: BootResult) -> int | None:
 
 
 def _speed_lines(results: Sequence[BootResult]) -> list[str]:
-    timed = [r for r in results if r.result != "not-applicable" and _median(r) is not None]
+    # A run a plugin broke says nothing about its method's speed: it is left out.
+    timed = [r for r in results if r.result not in ("not-applicable", "plugin-error")
+             and _median(r) is not None]
     if not timed:
         return ["No run brought an AP up, so there is no speed to compare."]
     ranked = sorted(timed, key=lambda r: (_median(r) or 0, r.method, r.platform))
@@ -79,6 +81,7 @@ def _failure_lines(results: Sequence[BootResult]) -> list[str]:
             "not-applicable": "is not possible",
             "hung": "hung (stopped by the watchdog)",
             "invalid-input": "rejected its input",
+            "plugin-error": "was stopped by a plugin's error (left out of the comparison)",
         }.get(r.result, f"brought {r.cpus_online} of {r.cpus_requested} CPUs online")
         why = "; ".join(failure_reasons(r)) or "no reason recorded"
         lines.append(f"{run_label(r)} {what}: {why}.")

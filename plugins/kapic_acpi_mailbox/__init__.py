@@ -44,12 +44,12 @@ def _force_madt(madt: Madt, platform: Platform) -> Madt:
     return finalize_madt(dataclasses.replace(madt, subtables=(*madt.subtables, wake)))
 
 
-def _unavailable(platform: Platform) -> str | None:
-    if platform.firmware in ("tdvf", "td-shim", "td-shim-noack"):
+def _unavailable(platform: Platform, firmware: FirmwareModel) -> str | None:
+    if firmware.polls_mailbox:
         return None
     return (
-        f"no firmware polls a wakeup mailbox on {platform.name} (APs wait for SIPI): "
-        "the upstream kernel would spin on the mailbox forever"
+        f"no firmware polls a wakeup mailbox on {platform.name} ({firmware.name}: APs wait "
+        "for SIPI): the upstream kernel would spin on the mailbox forever"
     )
 
 
@@ -60,7 +60,7 @@ def _trust(platform: Platform) -> str:
 class _Plugin:
     @hookimpl
     def kapic_madt_handlers(self) -> list[MadtHandler]:
-        return [MadtHandler(0x10, acpi_parse_mp_wake, max_entries=1, plugin="acpi-mailbox")]
+        return [MadtHandler(0x10, acpi_parse_mp_wake, max_entries=1)]
 
     @hookimpl
     def kapic_wakeup_methods(self) -> list[WakeupMethod]:

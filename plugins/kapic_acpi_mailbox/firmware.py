@@ -16,9 +16,8 @@ mailbox and before it acknowledges; it cannot wake an AP on its own.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
-from kapic import Cpu, FirmwareModel, Madt, MpWakeup, finalize_madt
+from kapic import Cpu, FirmwareEnv, FirmwareModel, FirmwareSession, Madt, MpWakeup, finalize_madt
 from kapic_acpi_mailbox.mailbox import (
     ACPI_MP_WAKE_COMMAND_TEST,
     ACPI_MP_WAKE_COMMAND_WAKEUP,
@@ -31,9 +30,6 @@ from kapic_acpi_mailbox.mailbox import (
     TDVF_RESET_VECTOR,
     WAKEUP_VECTOR,
 )
-
-if TYPE_CHECKING:
-    from kapic import Machine
 
 
 def mailbox_address(madt: Madt) -> int | None:
@@ -56,6 +52,7 @@ class MailboxFirmware(FirmwareModel):
     name = "tdvf"
     summary = "TDVF (edk2 OVMF for TDX): APs in ApRunLoop, mailbox v1 with reset vector"
     trust = "firmware only (TDVF's mailbox loop); the VMM can delay an AP, not steer it"
+    polls_mailbox = True
     vector_bits = 64
     apic_id_first = False
     acknowledges = True
@@ -68,34 +65,18 @@ class MailboxFirmware(FirmwareModel):
         wake = MpWakeup(version=1, mailbox_address=TDVF_MAILBOX, reset_vector=TDVF_RESET_VECTOR)
         return finalize_madt(dataclasses.replace(madt, subtables=(*madt.subtables, wake)))
 
-    def park(self, machine: Machine) -> None:
-        base = mailbox_address(machine.madt) or TDVF_MAILBOX
-        poller = _Poller(self, machine, base)
-        for cpu in machine.cpus[1:]:
+    def park(self, env: FirmwareEnv) -> MailboxPoller:
+        base = mailbox_address(env.madt) or TDVF_MAILBOX
+        poller = MailboxPoller(self, env, base, reset_vector(env.madt))
+        for cpu in env.aps:
             cpu.state = "firmware"
             poller.parked[cpu.apic_id] = cpu
-        mem = machine.memory
+        mem = env.memory
         mem.write(base + COMMAND, 4, 0)
         mem.write(base + APIC_ID, 4, APIC_ID_INVALID)
         mem.write(base + WAKEUP_VECTOR, 8, 0)
-        machine.engine.on_write(base, base + 16, poller.on_write)
-        machine.firmware_state["mailbox-poller"] = poller
-        machine.firmware_state["reset-vector"] = reset_vector(machine.madt)
-
-    def reset_vector_entry(self, machine: Machine, cpu: int, vector: int) -> bool:
-        """TDVF's relocated reset vector rebuilds the firmware's environment and re-enters
-        the mailbox loop (AsmRelocateApResetVector); any other address is not firmware code."""
-        poller = machine.firmware_state.get("mailbox-poller")
-        hw = machine.kernel.cpus[cpu].hw_index
-        if not isinstance(poller, _Poller) or hw is None:
-            return False
-        # A reset vector of 0 means the firmware cannot take CPUs back (ACPI 6.6 ECR).
-        if not vector or vector != machine.firmware_state.get("reset-vector"):
-            machine.kernel.trace("ap-crash", f"jumped to reset vector 0x{vector:x}: not firmware", cpu)
-            machine.cpus[hw].state = "crashed"
-            return True  # the kernel believes the CPU went back to the firmware
-        poller.rejoin(machine.cpus[hw])
-        return True
+        env.on_write(base, base + 16, poller.on_write)
+        return poller
 
 
 class TdShimFirmware(MailboxFirmware):
@@ -113,22 +94,26 @@ class TdShimNoAckFirmware(TdShimFirmware):
     acknowledges = False
 
 
-class _Poller:
-    def __init__(self, model: MailboxFirmware, machine: Machine, base: int) -> None:
+class MailboxPoller(FirmwareSession):
+    """The parked APs of one machine, polling the mailbox (one object stands for all)."""
+
+    def __init__(self, model: MailboxFirmware, env: FirmwareEnv, base: int,
+                 reset_vector: int | None) -> None:
         self.model = model
-        self.machine = machine
+        self.env = env
         self.base = base
+        self.reset_vector = reset_vector
         self.parked: dict[int, Cpu] = {}
         self.pending = False
 
     def on_write(self, addr: int, size: int) -> None:
         if not self.pending and self.parked:
             self.pending = True
-            self.machine.engine.schedule(self.machine.platform.param("fw_poll_ns"), self.poll)
+            self.env.schedule(self.env.param("fw_poll_ns"), self.poll)
 
     def poll(self, _arg: object = None) -> None:
         self.pending = False
-        mem, base = self.machine.memory, self.base
+        mem, base = self.env.memory, self.base
         if self.model.apic_id_first:
             targets = self._targets(mem.read(base + APIC_ID, 4))
             command = mem.read(base + COMMAND, 4) if targets else 0
@@ -147,30 +132,37 @@ class _Poller:
         return [cpu] if cpu is not None else []
 
     def _act(self, cpu: Cpu, command: int) -> None:
-        machine = self.machine
-        delay = machine.platform.param("vcpu_delay_ns")
+        env = self.env
+        delay = env.param("vcpu_delay_ns")
         if command == ACPI_MP_WAKE_COMMAND_WAKEUP:
-            vector = machine.memory.read(self.base + WAKEUP_VECTOR, self.model.vector_bits // 8)
+            vector = env.memory.read(self.base + WAKEUP_VECTOR, self.model.vector_bits // 8)
             del self.parked[cpu.apic_id]
-            machine.engine.schedule(delay, self._wake, (cpu, vector))
+            env.schedule(delay, self._wake, (cpu, vector))
         elif command == ACPI_MP_WAKE_COMMAND_TEST and self.model.supports_test:
-            machine.engine.schedule(delay, self._ack, cpu)
+            env.schedule(delay, self._ack, cpu)
         elif command == TDVF_COMMAND_SLEEP and not self.model.apic_id_first:
             del self.parked[cpu.apic_id]
             cpu.state = "firmware"  # jmp $ forever
 
     def _ack(self, cpu: Cpu) -> None:
         if self.model.acknowledges:
-            self.machine.counters["mailbox_handshakes"] += 1
-            self.machine.memory.write(self.base + COMMAND, 8, 0)
-        self.machine.kernel.trace("fw-ack", f"APIC 0x{cpu.apic_id:x}", cpu.logical or 0)
+            self.env.count("mailbox_handshakes")
+            self.env.memory.write(self.base + COMMAND, 8, 0)
+        self.env.trace(cpu, "fw-ack", f"APIC 0x{cpu.apic_id:x}")
 
     def _wake(self, arg: tuple[Cpu, int]) -> None:
         cpu, vector = arg
         self._ack(cpu)
-        self.machine.start_ap(cpu, vector, "long")
+        self.env.start_cpu(cpu, vector, "long")
 
-    def rejoin(self, cpu: Cpu) -> None:
-        """An offlined CPU that jumped to the reset vector polls the mailbox again."""
+    def reset_vector_entry(self, cpu: Cpu, vector: int) -> bool:
+        """TDVF's relocated reset vector rebuilds the firmware's environment and re-enters
+        the mailbox loop (AsmRelocateApResetVector); any other address is not firmware code."""
+        # A reset vector of 0 means the firmware cannot take CPUs back (ACPI 6.6 ECR).
+        if not vector or vector != self.reset_vector:
+            self.env.trace(cpu, "ap-crash", f"jumped to reset vector 0x{vector:x}: not firmware")
+            cpu.state = "crashed"
+            return True  # the kernel believes the CPU went back to the firmware
         cpu.state = "firmware"
         self.parked[cpu.apic_id] = cpu
+        return True

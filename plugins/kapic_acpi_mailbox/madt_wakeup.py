@@ -77,7 +77,7 @@ def acpi_mp_play_dead(kernel: Kernel, cpu: int) -> bool:
     """The dying CPU jumps to the MADT's reset vector (asm_acpi_mp_play_dead); the kernel
     does not check it for 0."""
     vector = kernel.state(PLUGIN_NAME)["reset_vector"]
-    return kernel.machine.firmware.reset_vector_entry(kernel.machine, cpu, vector)
+    return kernel.jump_to_reset_vector(cpu, vector)
 
 
 def acpi_parse_mp_wake(kernel: Kernel, entry: MpWakeup, end: int) -> int:

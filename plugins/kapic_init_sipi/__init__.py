@@ -20,6 +20,7 @@ from kapic import (
     APIC_ICR_BUSY,
     APIC_INT_ASSERT,
     APIC_INT_LEVELTRIG,
+    FirmwareModel,
     Kernel,
     Madt,
     MpWakeup,
@@ -99,7 +100,7 @@ def _force_madt(madt: Madt, platform: Platform) -> Madt:
     return finalize_madt(dataclasses.replace(madt, subtables=kept))
 
 
-def _unavailable(platform: Platform) -> str | None:
+def _unavailable(platform: Platform, firmware: FirmwareModel) -> str | None:
     if platform.init_sipi:
         return None
     return (

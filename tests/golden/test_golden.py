@@ -2,9 +2,9 @@
 kernel profiles, firmware models, 8 and 64 CPUs and real tables are byte-identical (wall-clock
 keys dropped) to those recorded before the core was layered.
 
-A change that alters them on purpose re-records with ``python -m tests.golden.cases record`` (from the project root)
-and says why in its commit; ``python -m tests.golden.cases dump DIR`` at two commits and
-``diff -r`` shows what changed.
+A change that alters them on purpose re-records with ``python -m tests.golden.cases record``
+(from the project root) and says why in its commit; ``python -m tests.golden.cases dump DIR``
+at two commits and ``diff -r`` shows what changed.
 """
 
 from __future__ import annotations

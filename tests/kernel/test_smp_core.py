@@ -36,8 +36,7 @@ def _messages(result: BootResult) -> list[str]:
 
 def _start_ap(kernel: Kernel, apicid: int, start_ip: int, mode: str) -> None:
     """What a trusted test "firmware" does: start the AP at start_ip."""
-    machine = kernel.machine
-    machine.start_ap(machine.cpus[machine.hw_by_apicid[apicid]], start_ip, mode)
+    kernel.board.start_cpu(kernel.board.by_apic_id[apicid], start_ip, mode)
 
 
 def _recording_hooks(calls: Calls) -> tuple[WakeupHandler, WakeupHandler]:

@@ -14,7 +14,6 @@ from kapic import (
     EOPNOTSUPP,
     BootResult,
     BootSpec,
-    Machine,
     MpWakeup,
     PluginHost,
     build_machine,
@@ -23,6 +22,7 @@ from kapic import (
     parse_madt,
     run_boot,
 )
+from kapic.machine import Machine
 
 
 def _tdvf_entry() -> MpWakeup:
@@ -115,7 +115,7 @@ def test_firmware_ignores_a_command_for_another_apic_id() -> None:
     _post(machine, 0x77, 1)
     assert _mailbox(machine, 0, 2) == 1  # nobody acknowledged
     assert all(cpu.state == "firmware" for cpu in machine.cpus[1:])
-    assert not any(e.kind in ("fw-ack", "ap-stray", "ap-start") for e in machine.trace)
+    assert not any(e.kind in ("fw-ack", "ap-stray", "ap-start") for e in machine.recorder.trace)
 
 
 def test_tdvf_answers_test_and_ignores_unknown_commands() -> None:
@@ -141,7 +141,7 @@ def test_td_shim_reads_only_the_low_32_bits_of_the_vector(firmware: str, entry: 
     machine = build_machine(BootSpec(platform="tdx", cpus=2, firmware=firmware))
     _post(machine, 1, 1, vector=0x1_0009_9070)
     assert _mailbox(machine, 0, 2) == 0  # acknowledged
-    strays = [e.detail for e in machine.trace if e.kind == "ap-stray"]
+    strays = [e.detail for e in machine.recorder.trace if e.kind == "ap-stray"]
     # nobody asked this AP to start (the kernel did not boot): it reports where it jumped
     assert strays == [f"APIC 0x1 started at 0x{entry:x} unasked"]
 

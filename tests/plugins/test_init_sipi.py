@@ -11,10 +11,10 @@ from kapic import (
     APIC_ICR2,
     BootResult,
     BootSpec,
-    Machine,
     build_machine,
     run_boot,
 )
+from kapic.machine import Machine
 
 US = 1_000
 MS = 1_000_000
@@ -118,9 +118,9 @@ def test_sipi_without_init_to_a_cpu_not_waiting_for_sipi_is_dropped() -> None:
     # mailbox firmware on bare metal: the APs spin in the firmware loop, not in wait-for-SIPI
     machine = build_machine(BootSpec(platform="bare-metal", cpus=2, firmware="tdvf"))
     assert machine.cpus[1].state == "firmware"
-    machine.send_ipi(0, 1, APIC_DM_STARTUP, 0x99, level=False, asserted=True)
+    machine.board.bus.send_ipi(0, 1, APIC_DM_STARTUP, 0x99, level=False, asserted=True)
     machine.engine.run()
-    kinds = [e.kind for e in machine.trace if e.cpu == 1]
+    kinds = [e.kind for e in machine.recorder.trace if e.cpu == 1]
     assert kinds == ["sipi-dropped"]
     assert machine.cpus[1].state == "firmware"
 
@@ -138,7 +138,7 @@ def test_init_sipi_to_an_absent_apic_reports_a_delivery_error(x2apic: str) -> No
     assert proc.result == 4  # ESR "send accept error": nobody took the IPI
     assert [m for _t, _l, m in kernel.log if "APIC" in m][-1] == "smpboot: APIC delivery error (4)"
     # it stops after the first STARTUP that was not accepted
-    assert [e.detail.split()[0] for e in machine.trace if e.kind == "ipi"] == [
+    assert [e.detail.split()[0] for e in machine.recorder.trace if e.kind == "ipi"] == [
         "mode=0x500", "mode=0x500", "mode=0x600"
     ]
 

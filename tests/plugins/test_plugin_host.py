@@ -99,14 +99,11 @@ class _WrongReturn:
 
 def test_a_raising_hook_is_a_plugin_error_naming_the_plugin() -> None:
     host = PluginHost()
-    host.register(_RaisingPlatforms(), "boom")
     with pytest.raises(PluginError) as info:
-        host.platforms()
+        host.register(_RaisingPlatforms(), "boom")  # collected (and checked) at once
     assert info.value.plugin == "boom"
     assert "plugin 'boom'" in str(info.value)
-    assert "kapic_platforms raised RuntimeError: no platforms today" in str(info.value)
-    with pytest.raises(PluginError):
-        run_boot(BootSpec(cpus=2), plugins=host)
+    assert "hook kapic_platforms: raised RuntimeError: no platforms today" in str(info.value)
 
 
 def test_a_wrong_hook_signature_is_a_plugin_error() -> None:
@@ -119,9 +116,8 @@ def test_a_wrong_hook_signature_is_a_plugin_error() -> None:
 
 def test_a_hook_returning_the_wrong_type_is_a_plugin_error() -> None:
     host = PluginHost()
-    host.register(_WrongReturn(), "wrongret")
     with pytest.raises(PluginError, match="expected a Platform") as info:
-        host.platforms()
+        host.register(_WrongReturn(), "wrongret")
     assert info.value.plugin == "wrongret"
 
 
@@ -208,15 +204,20 @@ class _RaisingDriver:
         )
 
 
-@pytest.mark.parametrize("kernel", ["seed", "upstream"])
-def test_a_raising_wakeup_handler_is_reported_and_the_boot_ends(kernel: str) -> None:
+@pytest.mark.parametrize(("kernel", "states"), [
+    ("seed", ["boot-cpu", "online", "failed", "not-attempted"]),  # one CPU after the other
+    ("upstream", ["boot-cpu", "kicked", "failed", "not-attempted"]),  # parallel: kick all first
+])
+def test_a_raising_wakeup_handler_ends_the_boot_at_once(kernel: str, states: list[str]) -> None:
     host = PluginHost()
     host.register(_RaisingDriver(), "raising")
     result = run_boot(BootSpec(platform="bare-metal", kernel=kernel, cpus=4), plugins=host)
-    assert result.result == "cpu-failed"
-    assert [c.state for c in result.cpus] == ["boot-cpu", "online", "failed", "online"]
-    assert any(
-        "CPU2" in r and "raising_wakeup raised RuntimeError: firmware on fire" in r
-        for r in result.reasons
-    ), result.reasons
-    assert any(line.endswith("smp: Brought up 1 node, 3 CPUs") for line in result.log)
+    assert result.result == "plugin-error"
+    assert [c.state for c in result.cpus] == states
+    assert result.reasons == [
+        "plugin 'raising': wakeup_secondary_cpu raising_wakeup() (CPU2, at "
+        f"{result.sim_time_ns / 1e6:.6f} ms simulated): raised RuntimeError: firmware on fire"
+    ]
+    assert result.plugin_error is not None
+    assert result.plugin_error["cpu"] == 2
+    assert "firmware on fire" in result.plugin_error["traceback"]

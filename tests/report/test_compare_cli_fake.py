@@ -104,6 +104,8 @@ def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     module.run_boot = fake.run_boot  # type: ignore[attr-defined]
     module.mark_unavailable = lambda result, host: result  # type: ignore[attr-defined]
     module.not_possible = lambda spec, why: None  # type: ignore[attr-defined]
+    module.plugin_error = lambda spec, error: None  # type: ignore[attr-defined]
+    module.DEFAULT_CPUS = 8  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "kapic.api", module)
     plugin = types.ModuleType("kapic.plugin")
     plugin.PluginHost = FakeHost  # type: ignore[attr-defined]

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from kapic import RELAX, SPIN, Engine, Wait
+from kapic import RELAX, SPIN, Wait
 from kapic.hw.memory import CpuMemory, PhysicalMemory
+from kapic.sim.engine import Engine
 
 FLAG = 0x1000
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from kapic import RELAX, BootSpec, Engine, Visibility, run_boot
-from kapic.hw.memory import PhysicalMemory
+from kapic import RELAX, BootSpec, run_boot
+from kapic.hw.memory import PhysicalMemory, Visibility
+from kapic.sim.engine import Engine
 
 BASE = 0x7FFFD000
 A, B, FLAG = BASE + 4, BASE + 8, BASE + 0

@@ -25,10 +25,9 @@ from kapic import (
     DEFAULT_PARAMS,
     EINVAL,
     EOPNOTSUPP,
-    Cpu,
+    FirmwareEnv,
     FirmwareModel,
     Kernel,
-    Machine,
     Madt,
     MpWakeup,
     Platform,
@@ -97,38 +96,29 @@ class SnpOvmfFirmware(FirmwareModel):
     summary = "OVMF for SEV-SNP: APs parked; the kernel replaces each AP's VMSA (AP Creation)"
     trust = "hypervisor runs the guest-built VMSA (it can delay or refuse, not alter it)"
 
-    def park(self, machine: Machine) -> None:
-        for cpu in machine.cpus[1:]:
+    def park(self, env: FirmwareEnv) -> None:
+        for cpu in env.aps:
             cpu.state = "firmware"
 
 
 def snp_alloc_vmsa_page(kernel: Kernel, cpu: int) -> dict[str, int]:
     """A fresh VMSA (8 KiB allocated, the second 4 KiB used: RMP large-page erratum)."""
-    kernel.machine.counters["snp_vmsa_pages"] += 1
+    kernel.count("snp_vmsa_pages")
     return {"cpu": cpu}
 
 
-def _sev_snp_ap_creation(machine: Machine, cpu_hw: Cpu, entry: int) -> None:
-    """KVM ``sev_snp_ap_creation``: the target vCPU becomes runnable with the new VMSA."""
-    if cpu_hw.process is not None and cpu_hw.process.alive:
-        machine.engine.kill(cpu_hw.process)  # whatever it ran is replaced
-    machine.start_ap(cpu_hw, entry, "real")
-
-
 def vmgexit_ap_control(
-    kernel: Kernel, event: int, vmsa: dict[str, int], cpu_hw: Cpu
+    kernel: Kernel, event: int, vmsa: dict[str, int], apic_id: int
 ) -> Generator[Any, Any, int]:
-    """One VMGEXIT (AP Creation NAE event): the boot CPU pays one hypervisor exit."""
-    machine = kernel.machine
-    machine.counters["vm_exits"] += 1
-    kernel.trace("vmgexit", f"AP_CREATION request {event} APIC 0x{cpu_hw.apic_id:x}")
-    yield kernel.platform.param("vm_exit_ns")
+    """One VMGEXIT (AP Creation NAE event): the boot CPU pays one hypervisor exit, and KVM's
+    ``sev_snp_ap_creation`` makes the target vCPU runnable with the new VMSA."""
+    cost = kernel.vmm.exit("SVM_VMGEXIT_AP_CREATION")
+    kernel.trace("vmgexit", f"AP_CREATION request {event} APIC 0x{apic_id:x}")
+    yield cost
     entry = vmsa["cs_base"] + vmsa["rip"]
     # The hypervisor kicks the vCPU; it runs when the host schedules it.
-    machine.engine.schedule(
-        kernel.platform.param("vcpu_delay_ns"),
-        lambda _arg: _sev_snp_ap_creation(machine, cpu_hw, entry),
-    )
+    if not kernel.vmm.start_vcpu(apic_id, entry, "real"):
+        return -EINVAL
     return 0
 
 
@@ -147,9 +137,8 @@ def wakeup_cpu_via_vmgexit(
             kernel.printk(f"Unsupported SNP start_ip: {start_ip:x}", "warn")
         return -EINVAL
     kcpu = kernel.cpu_by_apicid(apic_id)
-    if kcpu is None or kcpu.hw_index is None:
+    if kcpu is None or kernel.hw_cpu(kcpu) is None:
         return -EINVAL  # 5.x: no present CPU matches the APIC ID
-    cpu_hw = kernel.machine.cpus[kcpu.hw_index]
     sev_vmsa: dict[int, dict[str, int]] = st.setdefault("sev_vmsa", {})
     cur_vmsa = sev_vmsa.get(cpu)
     # A new VMSA every time: the current one may not be the kernel's, or its vCPU may run.
@@ -163,7 +152,7 @@ def wakeup_cpu_via_vmgexit(
         cr4=X86_CR4_MCE,  # of the boot CPU's CR4 only MCE is kept
         efer=EFER_SVME,
     )
-    ret = yield from vmgexit_ap_control(kernel, SVM_VMGEXIT_AP_CREATE, vmsa, cpu_hw)
+    ret = yield from vmgexit_ap_control(kernel, SVM_VMGEXIT_AP_CREATE, vmsa, apic_id)
     if cur_vmsa is not None:
         st["vmsa_freed"] = st.get("vmsa_freed", 0) + 1
     sev_vmsa[cpu] = vmsa
@@ -191,7 +180,7 @@ def _force_madt(madt: Madt, platform: Platform) -> Madt:
     return finalize_madt(dataclasses.replace(madt, subtables=kept))
 
 
-def _unavailable(platform: Platform) -> str | None:
+def _unavailable(platform: Platform, firmware: FirmwareModel) -> str | None:
     if platform.name in HV_FEATURES:
         return None
     return (
