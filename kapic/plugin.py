@@ -236,17 +236,19 @@ class PluginHost:
         if name in self._cache:
             return list(self._cache[name])
         chosen: dict[str, tuple[PluginRef, T]] = {}
-        for ref, item in self._collect(name, kind, what):
+        for ref, item in self._collect(name, kind, f"a {kind.__name__}"):
             key = str(getattr(item, "name", ""))
             if key in chosen:
                 old_ref, old = chosen[key]
                 new_wins = bool(getattr(item, "override", False))
                 old_wins = bool(getattr(old, "override", False))
                 if new_wins == old_wins:
+                    order = list(self._refs)
+                    first, second = sorted((old_ref, ref), key=lambda r: order.index(r.name))
                     raise PluginError(
-                        f"{what} {key!r} is provided by {old_ref} and by {ref}; names are unique "
-                        "(set override=True on the one meant to replace the other)",
-                        plugin=ref.name, distribution=ref.distribution)
+                        f"{what} {key!r} is provided by {first} and by {second}; names are "
+                        "unique (set override=True on the one meant to replace the other)",
+                        plugin=second.name, distribution=second.distribution)
                 if old_wins:
                     continue
             chosen[key] = (ref, item)
@@ -267,7 +269,7 @@ class PluginHost:
         """Every platform model, names unique (``kapic_platforms``)."""
         from kapic.platforms.model import Platform
 
-        return self._named("kapic_platforms", Platform, "a Platform", lambda i, r: None)
+        return self._named("kapic_platforms", Platform, "platform", lambda i, r: None)
 
     def firmware_models(self) -> list[FirmwareModel]:
         """Every firmware model, names unique (``kapic_firmware_models``)."""
@@ -277,7 +279,7 @@ class PluginHost:
             for member in ("publish_madt", "park"):
                 self.boundary.claim(getattr(model, member), ref)
 
-        return self._named("kapic_firmware_models", FirmwareModel, "a FirmwareModel", claim)
+        return self._named("kapic_firmware_models", FirmwareModel, "firmware model", claim)
 
     def wakeup_methods(self) -> list[WakeupMethod]:
         """Every wakeup method, names unique (``kapic_wakeup_methods``)."""
@@ -289,7 +291,7 @@ class PluginHost:
                 if fn is not None:
                     self.boundary.claim(fn, ref)
 
-        return self._named("kapic_wakeup_methods", WakeupMethod, "a WakeupMethod", claim)
+        return self._named("kapic_wakeup_methods", WakeupMethod, "wakeup method", claim)
 
     def madt_handlers(self) -> list[MadtHandler]:
         """Every MADT subtable handler, stamped with its plugin (``kapic_madt_handlers``)."""

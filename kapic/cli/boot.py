@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from kapic.cli.common import add_machine_options, key_values, print_json, watchdog_ns
-from kapic.errors import ConfigError, ExitCode, InputError
+from kapic.errors import ConfigError, ExitCode, InputError, PluginError
 
 __all__ = ["add_parser"]
 
@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kapic.api import BootSpec, build_machine
+    from kapic.api import BootSpec, build_machine, plugin_error
     from kapic.plugin import PluginHost
 
     host = PluginHost.from_options(args.plugin_options)
@@ -47,6 +47,11 @@ def run(args: argparse.Namespace) -> int:
     except InputError as exc:
         if args.json:  # the result object still comes, saying what was wrong
             print_json({"schema_version": 1, "result": "invalid-input", "error": str(exc)})
+        raise
+    except PluginError as exc:
+        if args.json:
+            print_json({"schema_version": 1, "result": "plugin-error", "error": str(exc),
+                        "plugin_error": plugin_error(spec, exc).plugin_error})
         raise
     bad = [c for c in args.offline if not 0 < c < len(machine.kernel.cpus or machine.cpus)]
     if bad or len(set(args.offline)) != len(args.offline):

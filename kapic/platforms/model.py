@@ -67,7 +67,9 @@ class Platform:
     :param firmware: name of the firmware model that parks the APs.
     :param init_sipi: whether the guest can start APs with INIT/SIPI at all.
     :param parallel_bringup: ``x86_cpuinit.parallel_bringup`` (TDX clears it).
-    :param params: timing parameters, see :data:`PARAM_DOCS`.
+    :param params: timing parameters, see :data:`PARAM_DOCS`; one a platform does not set
+        falls back to :data:`DEFAULT_PARAMS`.
+    :param override: replace another plugin's platform of the same name on purpose.
     """
 
     name: str
@@ -79,6 +81,8 @@ class Platform:
     params: Mapping[str, int] = field(default_factory=dict)
     #: what a guest must trust to start its APs on this platform, by wakeup method name
     sources: str = ""
+    #: True: replace another plugin's platform of the same name on purpose
+    override: bool = False
 
     def param(self, name: str) -> int:
         try:

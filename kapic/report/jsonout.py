@@ -5,8 +5,10 @@ Each run holds ``method``, ``platform``, ``kernel``, ``result``, ``seed``, ``cpu
 nearest rank over the APs that reported alive, ``null`` when none did), ``counters`` (always
 ``ipis``, ``vm_exits``, ``mailbox_handshakes``, ``icr_writes``, plus any other the run kept),
 ``trust``, ``reasons``, ``config``, ``cpus`` (per CPU, as ``kapic boot --json``) and
-``wall_seconds``. Every value is a function of the simulation's inputs except those under a key
-whose name contains ``wall``; keys are emitted sorted so equal runs give equal bytes.
+``wall_seconds``; a ``plugin-error`` run also holds ``plugin_error`` (the plugin, its
+distribution, the callable, the CPU, the time, the message and the traceback). Every value is a
+function of the simulation's inputs except those under a key whose name contains ``wall``;
+keys are emitted sorted so equal runs give equal bytes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def run_json(result: BootResult) -> dict[str, Any]:
     """The JSON object of one run."""
     full = result.to_json()
     stats = run_stats(result)
-    return {
+    out: dict[str, Any] = {
         "method": result.method,
         "platform": result.platform,
         "kernel": result.kernel,
@@ -49,6 +51,9 @@ def run_json(result: BootResult) -> dict[str, Any]:
         "cpus": full["cpus"],
         "wall_seconds": full["wall_seconds"],
     }
+    if "plugin_error" in full:
+        out["plugin_error"] = full["plugin_error"]
+    return out
 
 
 def compare_json(results: Sequence[BootResult]) -> dict[str, Any]:
