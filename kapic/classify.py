@@ -8,15 +8,43 @@ did not come up, and ``ok`` otherwise.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kapic.result import BootResult, CpuResult, CpuState, ResultKind
 
 if TYPE_CHECKING:
     from kapic.boundary import PluginFault
-    from kapic.machine import Machine
+    from kapic.firmware.model import FirmwareModel
+    from kapic.kernel.kernel import Kernel
+    from kapic.platforms.model import Platform
+    from kapic.plugin import PluginHost
+    from kapic.sim.engine import Engine
+    from kapic.sim.recorder import Recorder
 
-__all__ = ["classify_boot", "format_log_line"]
+
+class FinishedBoot(Protocol):
+    """What classifying a boot reads (a :class:`~kapic.machine.Machine` after its run)."""
+
+    @property
+    def kernel(self) -> Kernel: ...
+    @property
+    def recorder(self) -> Recorder: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def plugins(self) -> PluginHost: ...
+    @property
+    def platform(self) -> Platform: ...
+    @property
+    def firmware(self) -> FirmwareModel: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def bp_done(self) -> int | None: ...
+
+__all__ = ["FinishedBoot", "classify_boot", "format_log_line"]
 
 
 def format_log_line(t_ns: int, message: str) -> str:
@@ -25,7 +53,7 @@ def format_log_line(t_ns: int, message: str) -> str:
     return f"[{us // 1_000_000:5d}.{us % 1_000_000:06d}] {message}"
 
 
-def classify_boot(machine: Machine, hung_why: str | None, fault: PluginFault | None,
+def classify_boot(machine: FinishedBoot, hung_why: str | None, fault: PluginFault | None,
                   wall: float) -> BootResult:
     """The result of ``machine``'s boot as it stands."""
     kernel = machine.kernel

@@ -72,7 +72,7 @@ def _id_list(text: str) -> list[int]:
     return ids
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(subparsers: Any) -> None:
     """Add ``madt decode`` and ``madt build``."""
     madt = subparsers.add_parser("madt", help="decode or build an ACPI MADT (APIC table)",
                                  description=__doc__.splitlines()[0] if __doc__ else None)
@@ -91,7 +91,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_build(actions)
 
 
-def _add_build(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_build(actions: Any) -> None:
     build = actions.add_parser("build", help="write a QEMU-like MADT")
     cpus = build.add_mutually_exclusive_group(required=True)
     cpus.add_argument("--cpus", type=_number, metavar="N", help="APIC IDs 0..N-1")
