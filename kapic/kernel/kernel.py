@@ -96,6 +96,7 @@ class Kernel:
         self.uv_system = False
         self.cpus: list[KernelCpu] = []
         self.kcpu_by_apicid: dict[int, KernelCpu] = {}
+        self._present_aps: int | None = None
         self.possible_cpus = 0
         #: per-plugin state (a plugin's "static" variables live here, keyed by plugin name)
         self.plugin_state: dict[str, dict[str, Any]] = {}
@@ -151,6 +152,7 @@ class Kernel:
         return self.mem.memremap(paddr, size)
 
     def num_possible_cpus(self) -> int:
+        """``num_possible_cpus()``: CPUs the MADT made possible."""
         return self.possible_cpus
 
     def jittered(self, param: str) -> int:
@@ -168,23 +170,29 @@ class Kernel:
 
     # -- local APIC of the boot CPU ---------------------------------------------------------
     def apic_read(self, reg: int) -> int:
+        """``apic_read(reg)`` on the boot CPU's local APIC."""
         return self.bp.lapic.read(reg)
 
     def apic_write(self, reg: int, value: int) -> Generator[int, Any, None]:
+        """``apic_write(reg, value)``: ``yield from`` it (a trapped write costs a VM exit)."""
         cost = self.bp.lapic.write(reg, value)
         if cost:
             yield cost
 
     def apic_icr_write(self, low: int, apicid: int) -> Generator[int, Any, None]:
+        """``apic_icr_write(low, apicid)``: send an IPI; ``yield from`` it (ICR2 then ICR in
+        xAPIC mode, one MSR write in x2APIC mode; a VM exit on a hypervisor platform)."""
         cost = self.bp.lapic.icr_write(low, apicid, x2apic=self.x2apic_mode)
         if cost:
             yield cost
 
     def lapic_get_maxlvt(self) -> int:
+        """``lapic_get_maxlvt()``: the highest LVT entry, from the version register."""
         return (self.apic_read(0x30) >> 16) & 0xFF
 
     # -- CPUs -------------------------------------------------------------------------------
     def cpu_by_apicid(self, apic_id: int) -> KernelCpu | None:
+        """The present logical CPU with ``apic_id``, or None."""
         return self.kcpu_by_apicid.get(apic_id)
 
     def hw_cpu(self, kcpu: KernelCpu) -> Cpu | None:
@@ -198,6 +206,7 @@ class Kernel:
         kcpu = KernelCpu(n, apic_id, present, hw_index, e.signal(f"alive{n}"),
                          e.signal(f"should_online{n}"), e.signal(f"online{n}"))
         self.cpus.append(kcpu)
+        self._present_aps = None
         if hw_index is not None:
             self.board.cpus[hw_index].logical = n
             self.kcpu_by_apicid[apic_id] = kcpu
@@ -205,7 +214,9 @@ class Kernel:
 
     def cpu_done(self) -> None:
         """One more AP came online or failed (progress, and the watchdog's clock)."""
-        self.env.recorder.cpu_done(sum(1 for k in self.cpus[1:] if k.present))
+        if self._present_aps is None:
+            self._present_aps = sum(1 for k in self.cpus[1:] if k.present)
+        self.env.recorder.cpu_done(self._present_aps)
 
     def jump_to_reset_vector(self, cpu: int, vector: int) -> bool:
         """Logical CPU ``cpu`` jumps to ``vector`` to return to the firmware; whether the
