@@ -85,8 +85,7 @@ class Machine:
         session = boundary.call(f"firmware {firmware.name!r} park", firmware.park, env,
                                 owner=owner, check=_session_check)
         self.firmware_session: FirmwareSession = session or FirmwareSession()
-        registry = ApicDriverRegistry(boundary=boundary)
-        registry.x86_64 = config.X86_64
+        registry = ApicDriverRegistry(x86_64=config.X86_64, boundary=boundary)
         plugins.register_apic_drivers(registry)
         kernel_env = KernelEnv(self.engine, self.board, self.recorder, boundary,
                                self.firmware_session, owner)
