@@ -145,10 +145,14 @@ def _compare(args: argparse.Namespace) -> int:
         results.append(result if done else mark_unavailable(result, host))
     _render(results, args)
     broken = [r for r in results if r.result == "plugin-error"]
-    for r in broken:
-        print(f"kapic: error: {r.method} on {r.platform}: {r.reasons[0]}", file=sys.stderr)
-        if args.debug and r.plugin_error is not None:
-            sys.stderr.write(str(r.plugin_error.get("traceback", "")))
+    by_reason: dict[str, list[BootResult]] = {}
+    for r in broken:  # one line per fault, naming the runs it broke
+        by_reason.setdefault(r.reasons[0] if r.reasons else "plugin error", []).append(r)
+    for reason, runs in by_reason.items():
+        names = ", ".join(f"{r.method} on {r.platform}" for r in runs)
+        print(f"kapic: error: {reason} (runs: {names})", file=sys.stderr)
+        if args.debug and runs[0].plugin_error is not None:
+            sys.stderr.write(str(runs[0].plugin_error.get("traceback", "")))
     if broken:
         return int(ExitCode.PLUGIN)
     failed = any(r.result == "invalid-input" for r in results)

@@ -559,3 +559,14 @@ def test_compare_shows_a_plugin_error_row_and_leaves_it_out_of_the_verdict(
     speed = next(line for line in text.splitlines() if line.startswith("* Per CPU"))
     assert "on kvm" not in speed  # the broken run is left out of the comparison
     assert "init-sipi on kvm (upstream) was stopped by a plugin's error (left out of the comparison)" in text
+
+
+def test_compare_says_a_fault_that_broke_every_run_once(
+    install: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install(_RaisingPrepare(), "bad-prepare")
+    assert main(["compare", "--cpus", "2"]) == ExitCode.PLUGIN
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "hook kapic_smp_prepare_cpus" in err
+    assert "(runs: acpi-mailbox on tdx, init-sipi on bare-metal, init-sipi on kvm" in err
