@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from kapic.acpi.builder import describe_madt
 from kapic.acpi.madt import Madt
@@ -12,7 +13,7 @@ from kapic.errors import ConfigError, MissingFirmwareError, PluginError
 from kapic.kernel.config import KernelConfig, get_profile
 from kapic.machine import DEFAULT_WATCHDOG_NS, Machine
 from kapic.plugin import PluginHost
-from kapic.result import BootResult
+from kapic.result import BootResult, ResultKind
 
 __all__ = [
     "DEFAULT_CPUS",
@@ -186,6 +187,24 @@ def _reason_check(value: object) -> str | None:
     return f"returned {value!r}, expected None or a reason (str)"
 
 
+def _unbooted(spec: BootSpec, kind: ResultKind, reason: str,
+              plugin_error: dict[str, Any] | None = None) -> BootResult:
+    """The result of a run that ended before its boot started."""
+    return BootResult(
+        result=kind,
+        platform=spec.platform,
+        kernel=spec.kernel,
+        method=spec.method or "auto",
+        seed=spec.seed,
+        cpus_requested=spec.cpus or 0,
+        sim_time_ns=0,
+        cpus=[],
+        log=[],
+        reasons=[reason],
+        plugin_error=plugin_error,
+    )
+
+
 def plugin_error(spec: BootSpec, error: PluginError) -> BootResult:
     """The result of a run a plugin broke before the boot started (``kapic compare`` shows
     it as a ``plugin-error`` row)."""
@@ -193,32 +212,9 @@ def plugin_error(spec: BootSpec, error: PluginError) -> BootResult:
         "plugin": error.plugin, "distribution": error.distribution, "callable": None,
         "cpu": None, "time_ns": None, "message": str(error), "traceback": "",
     }
-    return BootResult(
-        result="plugin-error",
-        platform=spec.platform,
-        kernel=spec.kernel,
-        method=spec.method or "auto",
-        seed=spec.seed,
-        cpus_requested=spec.cpus or 0,
-        sim_time_ns=0,
-        cpus=[],
-        log=[],
-        reasons=[str(error)],
-        plugin_error=detail,
-    )
+    return _unbooted(spec, "plugin-error", str(error), detail)
 
 
 def not_possible(spec: BootSpec, why: str) -> BootResult:
     """The result of a run that could not even be set up (``kapic compare`` shows it)."""
-    return BootResult(
-        result="not-applicable",
-        platform=spec.platform,
-        kernel=spec.kernel,
-        method=spec.method or "auto",
-        seed=spec.seed,
-        cpus_requested=spec.cpus or 0,
-        sim_time_ns=0,
-        cpus=[],
-        log=[],
-        reasons=[why],
-    )
+    return _unbooted(spec, "not-applicable", why)
