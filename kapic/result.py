@@ -91,6 +91,7 @@ class BootResult:
 
     @property
     def cpus_online(self) -> int:
+        """CPUs online at the end, the boot CPU included."""
         return sum(1 for c in self.cpus if c.state in ("online", "boot-cpu"))
 
     def to_json(self) -> dict[str, Any]:

@@ -42,10 +42,12 @@ class LocalApic(MadtEntry):
 
     @property
     def enabled(self) -> bool:
+        """``ACPI_MADT_ENABLED``: the processor is usable now."""
         return bool(self.flags & ACPI_MADT_ENABLED)
 
     @property
     def online_capable(self) -> bool:
+        """``ACPI_MADT_ONLINE_CAPABLE``: disabled, but may be enabled at run time."""
         return bool(self.flags & ACPI_MADT_ONLINE_CAPABLE)
 
 
@@ -78,8 +80,10 @@ class LocalX2Apic(MadtEntry):
 
     @property
     def enabled(self) -> bool:
+        """``ACPI_MADT_ENABLED``: the processor is usable now."""
         return bool(self.flags & ACPI_MADT_ENABLED)
 
     @property
     def online_capable(self) -> bool:
+        """``ACPI_MADT_ONLINE_CAPABLE``: disabled, but may be enabled at run time."""
         return bool(self.flags & ACPI_MADT_ONLINE_CAPABLE)

@@ -54,6 +54,7 @@ class MpWakeup(MadtEntry):
                             offset=self.offset, field=f"{self.NAME}.reset_vector")
 
     def struct_size(self) -> int:
+        """16 bytes (version 0 layout) or 24 with the reset vector."""
         if self.reset_vector is None:
             return ACPI_MADT_MP_WAKEUP_SIZE_V0
         return ACPI_MADT_MP_WAKEUP_SIZE_V1
@@ -65,6 +66,7 @@ class MpWakeup(MadtEntry):
 
     @classmethod
     def unpack(cls, data: bytes, offset: int, length: int) -> Self:
+        """Decode the entry at *offset*; the reset vector only when *length* is 24 or more."""
         version, reserved, mailbox = struct.unpack_from("<HIQ", data, offset + 2)
         reset: int | None = None
         end = offset + ACPI_MADT_MP_WAKEUP_SIZE_V0
@@ -76,6 +78,7 @@ class MpWakeup(MadtEntry):
                    extra=bytes(data[end : offset + length]))
 
     def pack(self) -> bytes:
+        """The entry's bytes: header, mailbox, the reset vector if present, extra."""
         head = struct.pack("<BBHIQ", self.type, self.length, self.version, self.reserved,
                            self.mailbox_address)
         reset = b"" if self.reset_vector is None else _RESET.pack(self.reset_vector)

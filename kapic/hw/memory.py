@@ -169,12 +169,15 @@ class IoMem:
         return self.paddr + off
 
     def read_once(self, off: int, n: int) -> int:
+        """``READ_ONCE()`` of ``n`` bytes at ``off`` (recorded, so a spin on it can park)."""
         return self.mem.read_once(self._addr(off, n), n)
 
     def write_once(self, off: int, n: int, value: int) -> None:
+        """``WRITE_ONCE()`` (or a plain store): may become visible late in relaxed mode."""
         self.mem.write_once(self._addr(off, n), n, value)
 
     def store_release(self, off: int, n: int, value: int) -> None:
+        """``smp_store_release()``: every earlier store of this CPU is visible first."""
         self.mem.smp_store_release(self._addr(off, n), n, value)
 
     def wait_write(self, off: int, n: int, timeout: int | None = None) -> Wait:
@@ -182,4 +185,5 @@ class IoMem:
         return self.mem.phys.engine.wait_write(self._addr(off, n), n, timeout)
 
     def load_acquire(self, off: int, n: int) -> int:
+        """``smp_load_acquire()`` of ``n`` bytes at ``off``."""
         return self.mem.smp_load_acquire(self._addr(off, n), n)

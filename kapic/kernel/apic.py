@@ -73,6 +73,7 @@ class ApicDriverRegistry:
             self.drivers.append(driver)
 
     def by_name(self, name: str) -> Apic:
+        """The registered driver called ``name``; ``KeyError`` when there is none."""
         for driver in self.drivers:
             if driver.name == name:
                 return driver
@@ -112,6 +113,7 @@ class ApicState:
         self.kernel.printk(f"APIC: {callback}() replaced with {getattr(fn, '__name__', fn)}()")
 
     def restore_override_callbacks(self) -> None:
+        """``restore_override_callbacks()``: apply every recorded override to ``apic``."""
         for callback, fn in self.override.items():
             setattr(self.apic, callback, fn)
 
@@ -128,6 +130,8 @@ class ApicState:
 
     # -- probe_64.c -------------------------------------------------------------------------
     def default_acpi_madt_oem_check(self, oem_id: str, oem_table_id: str) -> int:
+        """``default_acpi_madt_oem_check()``: install the first driver whose
+        ``acpi_madt_oem_check`` accepts the MADT's OEM IDs; 1 when one did, else 0."""
         for driver in self.registry.drivers:
             check = driver.acpi_madt_oem_check
             if check is not None and self._call(driver, "acpi_madt_oem_check", check,

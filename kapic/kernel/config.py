@@ -34,6 +34,7 @@ class KernelProfile:
 
     @property
     def upstream(self) -> bool:
+        """Whether this is the ``upstream`` profile (6.6+ override machinery)."""
         return self.name == "upstream"
 
 
@@ -95,6 +96,7 @@ class KernelConfig:
         return self
 
     def as_dict(self) -> dict[str, object]:
+        """The options by Kconfig name, as ``--json`` shows them under ``config``."""
         return {
             "X86_64": self.X86_64,
             "SMP": self.SMP,

@@ -85,6 +85,8 @@ class Platform:
     override: bool = False
 
     def param(self, name: str) -> int:
+        """The timing parameter ``name``: the platform's value, else :data:`DEFAULT_PARAMS`'s;
+        :class:`~kapic.errors.ConfigError` for a name kapic does not know."""
         try:
             return self.params[name]
         except KeyError:
