@@ -156,9 +156,10 @@ def kapic_wakeup_methods() -> list[WakeupMethod]:
     :return: a list of :class:`kapic.WakeupMethod`: a name, the kernel function that does the
         wakeup, what it needs to be trusted, how to force it on a MADT, and where it applies.
 
-    Results of all plugins are collected. Exactly one installed method may declare itself
-    the kernel's built-in fallback (``fallback=True``, INIT/SIPI), used by ``do_boot_cpu()``
-    when no APIC driver hook is set.
+    Results of all plugins are collected. At most one installed method may carry the kernel's
+    built-in fallback (``fallback_handler``, INIT/SIPI's ``wakeup_secondary_cpu_via_init``),
+    used by ``do_boot_cpu()`` when no APIC driver hook is set; a second one is a load error
+    naming both plugins.
 
     .. versionadded:: 0.1
     """

@@ -91,7 +91,7 @@ class Machine:
                                self.firmware_session, owner)
         self.kernel = Kernel(kernel_env, profile, config, registry)
         self.board.install_code(self._trampoline)
-        for wm in plugins.wakeup_methods():
+        for wm in plugins.wakeup_methods():  # at most one has it (checked at load)
             if wm.fallback_handler is not None:
                 self.kernel.wakeup_secondary_cpu_via_init = wm.fallback_handler
         self.bp_done: int | None = None

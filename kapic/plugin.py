@@ -138,7 +138,8 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"invalid hook implementation: {exc}", plugin=name,
+            detail = " ".join(str(exc).split())  # pluggy's message spans lines: one line
+            raise PluginError(f"invalid hook implementation: {detail}", plugin=name,
                               distribution=dist) from None
         except ValueError as exc:
             raise PluginError(str(exc), plugin=name, distribution=dist) from None
@@ -172,9 +173,10 @@ class PluginHost:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            ref = self._refs.get(exc.plugin_name) if hasattr(exc, "plugin_name") else None
-            raise PluginError(str(exc), plugin=ref.name if ref else "?",
-                              distribution=ref.distribution if ref else None) from None
+            name = self.pm.get_name(exc.plugin) or "?"
+            ref = self.ref(name)
+            raise PluginError(" ".join(str(exc).split()), plugin=ref.name,
+                              distribution=ref.distribution) from None
         self._cache.clear()
         self._owners.clear()
         self.platforms()
@@ -291,7 +293,19 @@ class PluginHost:
                 if fn is not None:
                     self.boundary.claim(fn, ref)
 
-        return self._named("kapic_wakeup_methods", WakeupMethod, "wakeup method", claim)
+        methods = self._named("kapic_wakeup_methods", WakeupMethod, "wakeup method", claim)
+        order = list(self._refs)
+        fallbacks = sorted((m for m in methods if m.fallback_handler is not None),
+                           key=lambda m: order.index(self.owner(m).name))
+        if len(fallbacks) > 1:  # do_boot_cpu() has one wakeup_secondary_cpu_via_init
+            del self._cache["kapic_wakeup_methods"]
+            first, second = fallbacks[:2]
+            ref = self.owner(second)
+            raise PluginError(
+                f"wakeup method {second.name!r} carries a fallback_handler, and so does "
+                f"{first.name!r} of {self.owner(first)}: the kernel has one INIT/SIPI fallback",
+                plugin=ref.name, distribution=ref.distribution)
+        return methods
 
     def madt_handlers(self) -> list[MadtHandler]:
         """Every MADT subtable handler, stamped with its plugin (``kapic_madt_handlers``)."""

@@ -12,8 +12,7 @@
   comment in the module that assigns it: on the line above, or heading the run of assignments
   it belongs to (``#: errno values kernel code returns`` above ``EINVAL`` to ``EOPNOTSUPP``).
   Exempt: an instance of a kapic class with a docstring (``RELAX`` is a ``Relax``), dunders
-  (``__version__``), and :data:`KERNEL_NAMED`, constants under the kernel's own names whose
-  module docstring names the header they come from.
+  (``__version__``).
 """
 
 from __future__ import annotations
@@ -34,12 +33,6 @@ import kapic
 ROOT = Path(__file__).resolve().parent.parent
 API_MD = ROOT / "docs" / "api.md"
 
-#: register offsets and ICR bits of arch/x86/include/asm/apicdef.h, as kapic/hw/lapic.py's
-#: module docstring says; they have no ``#:`` comment of their own
-KERNEL_NAMED = frozenset({
-    "APIC_DM_INIT", "APIC_DM_STARTUP", "APIC_ESR", "APIC_ICR", "APIC_ICR2", "APIC_ICR_BUSY",
-    "APIC_INT_ASSERT", "APIC_INT_LEVELTRIG",
-})
 
 _ITEM = re.compile(r"^- ((?:`[^`]+`(?:, )?)+):(.*)$", flags=re.M)
 
@@ -139,7 +132,7 @@ def _described_by_comment(path: Path, name: str) -> bool:
 
 @pytest.mark.parametrize("name", DATA)
 def test_data_is_described(name: str) -> None:
-    if name in KERNEL_NAMED or (name.startswith("__") and name.endswith("__")):
+    if name.startswith("__") and name.endswith("__"):
         return
     obj = getattr(kapic, name)
     cls = type(obj)

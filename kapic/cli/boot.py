@@ -28,7 +28,6 @@ def run(args: argparse.Namespace) -> int:
     from kapic.api import BootSpec, build_machine, plugin_error
     from kapic.plugin import PluginHost
 
-    host = PluginHost.from_options(args.plugin_options)
     spec = BootSpec(
         platform=args.platform or "bare-metal",
         kernel=args.kernel,
@@ -43,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         relaxed_memory=args.relaxed_memory,
     )
     try:
+        host = PluginHost.from_options(args.plugin_options)
         machine = build_machine(spec, host)
     except InputError as exc:
         if args.json:  # the result object still comes, saying what was wrong

@@ -26,6 +26,7 @@ __all__ = [
     "LapicDevice",
 ]
 
+#: register offsets and ICR bits under the kernel's names (arch/x86/include/asm/apicdef.h)
 APIC_LVR: Final = 0x30
 APIC_ESR: Final = 0x280
 APIC_ICR: Final = 0x300

@@ -79,8 +79,6 @@ class Platform:
     init_sipi: bool
     parallel_bringup: bool
     params: Mapping[str, int] = field(default_factory=dict)
-    #: what a guest must trust to start its APs on this platform, by wakeup method name
-    sources: str = ""
     #: True: replace another plugin's platform of the same name on purpose
     override: bool = False
 

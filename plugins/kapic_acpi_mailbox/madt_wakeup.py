@@ -42,7 +42,7 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
     mailbox.write_once(APIC_ID, 4, apicid)
     mailbox.write_once(WAKEUP_VECTOR, 8, start_ip)
     mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_WAKEUP)
-    start = kernel.engine.now
+    start = kernel.now
     # Wait for the CPU to wake up: no timeout, the firmware is trusted and the VMM may only
     # delay it (after the acknowledgement do_boot_cpu still waits 10 s for a sign of life).
     while mailbox.read_once(COMMAND, 2):
@@ -58,16 +58,16 @@ def acpi_mp_cpu_die(kernel: Kernel, cpu: int, apicid: int) -> Generator[Any, Any
     mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_TEST)
     # while (READ_ONCE(command) && --timeout) udelay(1); with timeout = USEC_PER_SEC:
     # sleep until the word changes (at 1 us poll granularity), at most 1 s in all.
-    start = kernel.engine.now
+    start = kernel.now
     limit = 1_000_000 * udelay(1)
     while mailbox.read_once(COMMAND, 2):
-        left = start + limit - kernel.engine.now
+        left = start + limit - kernel.now
         if left <= 0:
             kernel.printk(f"Failed to hand over CPU {cpu} to BIOS", "err")
             return False
         yield mailbox.wait_write(COMMAND, 2, left)
         step = udelay(1)
-        late = (kernel.engine.now - start) % step
+        late = (kernel.now - start) % step
         if late:
             yield step - late
     return True

@@ -38,7 +38,7 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
     mailbox.write_once(WAKEUP_VECTOR, 8, start_ip)
     # apic_id and wakeup_vector must be visible to firmware before the command.
     mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_WAKEUP)
-    start = kernel.engine.now
+    start = kernel.now
     # 255 was found to work on well-behaving TDX guest systems.
     wake_tries_left = 255
     while True:

@@ -570,3 +570,39 @@ def test_compare_says_a_fault_that_broke_every_run_once(
     assert err.count("\n") == 1
     assert "hook kapic_smp_prepare_cpus" in err
     assert "(runs: acpi-mailbox on tdx, init-sipi on bare-metal, init-sipi on kvm" in err
+
+
+def test_cli_load_error_in_json(install: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    install(_Misspelt(), "typo")
+    assert main(["boot", "--json"]) == ExitCode.PLUGIN
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc["result"] == "plugin-error"
+    assert doc["plugin_error"]["plugin"] == "typo"
+    assert err.count("\n") == 1
+
+
+def test_a_wrong_hook_signature_is_one_line(install: Any,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    class _WrongArgs:
+        @hookimpl
+        def kapic_smp_prepare_cpus(self, kernel: Kernel, colour: str) -> None:
+            pass
+
+    install(_WrongArgs(), "wrong-args")
+    assert main(["boot"]) == ExitCode.PLUGIN
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "plugin 'wrong-args' (distribution kapic-wrong-args)" in err and "colour" in err
+
+
+def test_two_fallback_wakeup_methods_are_a_load_error() -> None:
+    class _SecondFallback:
+        @hookimpl
+        def kapic_wakeup_methods(self) -> list[Any]:
+            init_sipi = PluginHost().method("init-sipi")
+            return [dataclasses.replace(init_sipi, name="init-sipi-again")]
+
+    with pytest.raises(PluginError, match="the kernel has one INIT/SIPI fallback") as info:
+        _host(_SecondFallback(), "second")
+    assert info.value.plugin == "second"
