@@ -48,7 +48,7 @@ from kapic.plugin import PluginHost
 from kapic.result import BootResult, CpuResult, Span, TraceEvent
 from kapic.sim.engine import RELAX, SPIN, Wait
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def udelay(usecs: int) -> int:
