@@ -43,7 +43,7 @@ from kapic.kernel.env import KernelEnv
 from kapic.kernel.kernel import EINVAL, EIO, ENODEV, EOPNOTSUPP, Kernel, KernelCpu, RealModeHeader
 from kapic.markers import hookimpl, hookspec
 from kapic.methods import WakeupMethod
-from kapic.platforms.model import DEFAULT_PARAMS, Platform
+from kapic.platforms.model import DEFAULT_PARAMS, PARAM_DOCS, Platform
 from kapic.plugin import PluginHost
 from kapic.result import BootResult, CpuResult, Span, TraceEvent
 from kapic.sim.engine import RELAX, SPIN, Wait
@@ -78,6 +78,7 @@ __all__ = [
     "EIO",
     "ENODEV",
     "EOPNOTSUPP",
+    "PARAM_DOCS",
     "RELAX",
     "SPIN",
     "Apic",

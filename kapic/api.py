@@ -62,11 +62,18 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
     from kapic.hw.memory import Visibility
 
     host = plugins or PluginHost()
-    platform = host.platform(spec.platform).with_params(spec.params)
+    declared = host.platform(spec.platform)
+    platform = declared.with_params(spec.params)
     try:
         firmware = host.firmware(spec.firmware or platform.firmware)
     except ConfigError as exc:
-        raise MissingFirmwareError(str(exc)) from None
+        if spec.firmware:
+            raise MissingFirmwareError(str(exc)) from None
+        raise MissingFirmwareError(
+            f"platform {platform.name!r} of {host.owner(declared)} parks its APs in the firmware "
+            f"model {platform.firmware!r}, which no installed plugin provides (blocked, or "
+            f"missing from its plugin?); {str(exc).removeprefix('unknown firmware model ')}"
+        ) from None
     profile = get_profile(spec.kernel)
     config = KernelConfig.from_options(spec.config).check(profile)
     if spec.madt is not None and spec.cpus is not None:

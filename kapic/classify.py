@@ -75,6 +75,10 @@ def classify_boot(machine: FinishedBoot, hung_why: str | None, fault: PluginFaul
             if stuck is not None
             else ""
         )
+        bp = kernel.bp.process
+        if stuck is not None and bp is not None and bp.alive and bp.watching:
+            words = ", ".join(f"0x{a:x}" for a in bp.watching)
+            where += f", spinning (SPIN) until {words} is written"
         message = f"kapic: watchdog: boot CPU stuck{where}; {hung_why}"
         log.append((now, "err", message))
         reasons.append(message.removeprefix("kapic: watchdog: "))

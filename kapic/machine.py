@@ -175,14 +175,16 @@ class Machine:
             deadline = recorder.last_progress_ns + self.watchdog_ns
         hung_why = None
         if self.bp_done is None and self._fault is None:
-            self.engine.now = max(self.engine.now, recorder.last_progress_ns + self.watchdog_ns)
             if self.engine.events >= max_events:
+                # The clock stays where the loop was stopped: that is how far it got.
                 hung_why = (
-                    f"stopped after {max_events} events: a loop that never settles (a spin "
-                    "that yields RELAX where it could declare itself with SPIN, or one whose "
-                    "words change every iteration)"
+                    f"stopped after {max_events} events at {self.engine.now / 1e9:g} s simulated: "
+                    "a loop that never settles (a spin that yields RELAX where it could "
+                    "declare itself with SPIN, or one whose words change every iteration)"
                 )
             else:
+                self.engine.now = max(self.engine.now,
+                                      recorder.last_progress_ns + self.watchdog_ns)
                 hung_why = (
                     f"the watchdog stopped the boot after {self.watchdog_ns / 1e9:g} s "
                     "without progress"

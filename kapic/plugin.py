@@ -119,9 +119,22 @@ class PluginHost:
         return cls(blocked=blocked)
 
     def register(self, plugin: object, name: str, *, distribution: str | None = None) -> None:
-        """Register a plugin object by hand (tests, embedding applications); checked at once."""
+        """Register a plugin object by hand (tests, embedding applications); checked at once.
+
+        Registering the object already registered under ``name`` (a plugin under test that is
+        also installed) does nothing. A plugin that fails the check is unregistered again, so
+        the host stays as it was.
+        """
+        if self.pm.get_plugin(name) is plugin:
+            return
         self._register(plugin, name, distribution, None, builtin=False)
-        self._check()
+        try:
+            self._check()
+        except PluginError:
+            self.pm.unregister(plugin, name=name)
+            self._refs.pop(name, None)
+            self._check()
+            raise
 
     # -- loading ------------------------------------------------------------------------------
     def _register(self, plugin: object, name: str, dist: str | None, version: str | None, *,
@@ -214,16 +227,21 @@ class PluginHost:
                     raise PluginError(f"hook {name} returned None, expected a list",
                                       plugin=impl.plugin_name,
                                       distribution=self.ref(impl.plugin_name).distribution)
-            raise PluginError(f"a wrapper of hook {name} changed the number of results",
-                              plugin=", ".join(i.plugin_name for i in impls))
+            wrappers = [i.plugin_name for i in getattr(self.pm.hook, name).get_hookimpls()
+                        if i.wrapper or i.hookwrapper]
+            culprit = self.ref(wrappers[-1] if wrappers else impls[0].plugin_name)
+            raise PluginError(f"a wrapper of hook {name} changed the number of results (one "
+                              "list per implementation is expected; change items inside them)",
+                              plugin=culprit.name, distribution=culprit.distribution)
         return [(self.ref(impl.plugin_name), result) for impl, result in zip(impls, results,
                                                                              strict=True)]
 
     def _collect(self, name: str, kind: type[T], what: str) -> list[tuple[PluginRef, T]]:
         out: list[tuple[PluginRef, T]] = []
+        kind_name = kind.__name__
         for ref, result in self._attributed(name):
             if not isinstance(result, list | tuple):
-                raise PluginError(f"hook {name} returned {result!r}, expected a list of {what}",
+                raise PluginError(f"hook {name} returned {result!r}, expected a list of {kind_name}s",
                                   plugin=ref.name, distribution=ref.distribution)
             for item in result:
                 if not isinstance(item, kind):

@@ -77,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(cast(Callable[[argparse.Namespace], int], func)(args))
     except KapicError as exc:
+        if getattr(args, "json_errors", False) and getattr(args, "json", False):
+            from kapic.cli.common import error_json, print_json
+
+            print_json(error_json(exc))  # --json still gives an object, saying what was wrong
         print(f"kapic: error: {exc}", file=sys.stderr)
         text = getattr(exc, "traceback_text", "")
         if args.debug and text:

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from kapic.cli.common import add_machine_options, key_values, print_json, watchdog_ns
-from kapic.errors import ConfigError, ExitCode, InputError, PluginError
+from kapic.errors import ConfigError, ExitCode
 
 __all__ = ["add_parser"]
 
@@ -21,11 +21,11 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--trace", action="store_true", help="also print the event trace")
     parser.add_argument("--offline", action="append", type=int, default=[], metavar="CPU",
                         help="after the boot, take logical CPU offline (repeatable)")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, json_errors=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from kapic.api import BootSpec, build_machine, plugin_error
+    from kapic.api import BootSpec, build_machine
     from kapic.plugin import PluginHost
 
     spec = BootSpec(
@@ -41,18 +41,9 @@ def run(args: argparse.Namespace) -> int:
         firmware=args.firmware,
         relaxed_memory=args.relaxed_memory,
     )
-    try:
-        host = PluginHost.from_options(args.plugin_options)
-        machine = build_machine(spec, host)
-    except InputError as exc:
-        if args.json:  # the result object still comes, saying what was wrong
-            print_json({"schema_version": 1, "result": "invalid-input", "error": str(exc)})
-        raise
-    except PluginError as exc:
-        if args.json:
-            print_json({"schema_version": 1, "result": "plugin-error", "error": str(exc),
-                        "plugin_error": plugin_error(spec, exc).plugin_error})
-        raise
+    # An error here still gives a --json object (kapic.cli.main prints it).
+    host = PluginHost.from_options(args.plugin_options)
+    machine = build_machine(spec, host)
     bad = [c for c in args.offline if not 0 < c < len(machine.kernel.cpus or machine.cpus)]
     if bad or len(set(args.offline)) != len(args.offline):
         raise ConfigError(f"--offline {args.offline}: give distinct secondary CPU numbers "

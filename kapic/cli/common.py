@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from kapic.errors import ConfigError
+from kapic.errors import ConfigError, InputError, KapicError, PluginError
 
-__all__ = ["add_machine_options", "key_values", "print_json"]
+__all__ = ["add_machine_options", "error_json", "key_values", "print_json"]
 
 
 def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
@@ -58,3 +58,18 @@ def watchdog_ns(seconds: float | None) -> int | None:
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
+
+
+def error_json(exc: KapicError) -> dict[str, Any]:
+    """The ``--json`` object of a command that stopped on an error, naming what went wrong
+    (and, for a plugin, which one: the ``plugin_error`` of a boot result)."""
+    kind = ("plugin-error" if isinstance(exc, PluginError)
+            else "invalid-input" if isinstance(exc, InputError) else "usage-error")
+    out: dict[str, Any] = {"schema_version": 1, "result": kind, "error": str(exc)}
+    if isinstance(exc, PluginError):
+        to_json = getattr(exc, "to_json", None)
+        out["plugin_error"] = to_json() if to_json is not None else {
+            "plugin": exc.plugin, "distribution": exc.distribution, "callable": None,
+            "cpu": None, "time_ns": None, "message": str(exc), "traceback": "",
+        }
+    return out

@@ -38,7 +38,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--blame", action="store_true", help="also list the slowest CPUs first")
     p.add_argument("--trace", metavar="FILE", help="write a Perfetto/Chrome trace (JSON)")
     p.add_argument("--plot", metavar="FILE", help="draw a timeline (.png or .svg)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, json_errors=True)
 
 
 def _render(results: list[BootResult], args: argparse.Namespace) -> None:

@@ -14,7 +14,7 @@ __all__ = ["add_parser"]
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("plugins", help="list plugins, platforms, firmware and methods")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, json_errors=True)
 
 
 def run(args: argparse.Namespace) -> int:

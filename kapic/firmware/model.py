@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kapic.sim.engine import SimulationAbort
+
 if TYPE_CHECKING:
     from kapic.acpi import Madt
     from kapic.boundary import PluginBoundary, PluginRef
@@ -58,22 +60,37 @@ class FirmwareEnv:
         """A timing parameter of the platform (``fw_poll_ns``, ``vcpu_delay_ns``, ...)."""
         return self._board.platform.param(name)
 
-    def _guard(self, fn: Callable[..., None], what: str) -> Callable[..., None]:
-        boundary, owner = self._boundary, self._owner
-        label = f"firmware {self._model!r} callback {getattr(fn, '__qualname__', fn)!r}{what}"
-
-        def guarded(*args: Any) -> None:
-            boundary.call(label, fn, *args, owner=owner)
-
-        return guarded
+    def _label(self, fn: Callable[..., None]) -> str:
+        return f"firmware {self._model!r} callback {getattr(fn, '__qualname__', fn)!r}"
 
     def schedule(self, delay: int, fn: Callable[[Any], None], arg: Any = None) -> None:
         """Call ``fn(arg)`` ``delay`` ns from now."""
-        self._board.engine.schedule(delay, self._guard(fn, ""), arg)
+        boundary, owner = self._boundary, self._owner
+
+        def guarded(value: Any) -> None:
+            try:
+                fn(value)
+            except SimulationAbort:
+                raise
+            except Exception as exc:
+                raise boundary.fault(owner, self._label(fn), exc) from None
+
+        self._board.engine.schedule(delay, guarded, arg)
 
     def on_write(self, lo: int, hi: int, fn: Callable[[int, int], None]) -> None:
         """Call ``fn(addr, size)`` after every visible write overlapping ``[lo, hi)``."""
-        self._board.engine.on_write(lo, hi, self._guard(fn, f" (on write to 0x{lo:x})"))
+        boundary, owner = self._boundary, self._owner
+
+        def guarded(addr: int, size: int) -> None:
+            try:
+                fn(addr, size)
+            except SimulationAbort:
+                raise
+            except Exception as exc:
+                what = f"{self._label(fn)} (on a {size}-byte write to 0x{addr:x})"
+                raise boundary.fault(owner, what, exc) from None
+
+        self._board.engine.on_write(lo, hi, guarded)
 
     def start_cpu(self, cpu: Cpu, vector: int, mode: str = "long") -> None:
         """``cpu`` leaves the firmware and jumps to ``vector``."""

@@ -606,3 +606,85 @@ def test_two_fallback_wakeup_methods_are_a_load_error() -> None:
     with pytest.raises(PluginError, match="the kernel has one INIT/SIPI fallback") as info:
         _host(_SecondFallback(), "second")
     assert info.value.plugin == "second"
+
+
+# -- found by a plugin author's review ---------------------------------------------------------
+
+
+def test_a_plugin_that_fails_its_check_leaves_the_host_as_it_was() -> None:
+    host = PluginHost()
+    with pytest.raises(PluginError):
+        host.register(_DuplicateTdx(override=False), "dup")
+    assert host.platform("tdx").description != "a second tdx"
+    assert run_boot(BootSpec(platform="tdx", cpus=2), plugins=host).result == "ok"
+    assert "dup" not in {p.name for p in host.plugins()}
+
+
+def test_registering_an_installed_plugin_again_does_nothing() -> None:
+    host = PluginHost()
+    host.register(kapic_init_sipi.PLUGIN, "init-sipi")  # already there, from its entry point
+    assert [m.name for m in host.wakeup_methods()].count("init-sipi") == 1
+
+
+def test_a_wrapper_that_reshapes_a_collecting_hook_is_named() -> None:
+    class _Flattening:
+        @hookimpl(wrapper=True)
+        def kapic_platforms(self) -> Generator[None, list[list[Platform]], list[Platform]]:
+            results = yield
+            return [p for result in results for p in result]
+
+    with pytest.raises(PluginError, match="a wrapper of hook kapic_platforms changed") as info:
+        _host(_Flattening(), "flattening")
+    assert info.value.plugin == "flattening"
+
+
+def test_a_firmware_write_callback_fault_names_the_address_written() -> None:
+    class _Session(FirmwareSession):
+        def on_write(self, addr: int, size: int) -> None:
+            raise KeyError(addr)
+
+    class _Watching(FirmwareModel):
+        name = "watching"
+
+        def park(self, env: FirmwareEnv) -> FirmwareSession:
+            for cpu in env.aps:
+                cpu.state = "wait-for-sipi"
+            session = _Session()
+            env.on_write(0x7FFF0000, 0x7FFF1000, session.on_write)
+            return session
+
+    class _Plugin:
+        @hookimpl
+        def kapic_firmware_models(self) -> list[FirmwareModel]:
+            return [_Watching()]
+
+        @hookimpl
+        def kapic_smp_prepare_cpus(self, kernel: Kernel) -> None:
+            kernel.memremap(0x7FFF0000, 4096).write_once(0x18, 4, 1)
+
+    result = _boot(_Plugin(), "watching-fw", firmware="watching", cpus=2)
+    _assert_plugin_error(result, "watching-fw", "(on a 4-byte write to 0x7fff0018)", "KeyError")
+
+
+def test_a_loop_stopped_by_the_event_limit_keeps_its_simulated_time() -> None:
+    def endless(kernel: Kernel, apicid: int, start_ip: int, cpu: int
+                ) -> Generator[Any, Any, int]:
+        while True:
+            yield RELAX
+
+    host = _host(_Driver(endless), "endless")
+    result = build_machine(BootSpec(cpus=2), host).boot(max_events=10_000)
+    assert result.result == "hung"
+    assert result.sim_time_ns < 10_000 * 200  # where the loop was, not the 30 s watchdog
+    assert any("stopped after 10000 events" in r for r in result.reasons)
+
+
+@pytest.mark.parametrize("argv", [["compare", "--json"], ["plugins", "--json"]])
+def test_json_commands_give_an_object_on_a_load_error(
+    argv: list[str], install: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install(_Misspelt(), "typo")
+    assert main(argv) == ExitCode.PLUGIN
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["result"] == "plugin-error"
+    assert doc["plugin_error"]["plugin"] == "typo"

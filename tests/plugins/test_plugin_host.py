@@ -46,7 +46,7 @@ def test_autoload_env_disables_entry_point_plugins(monkeypatch: pytest.MonkeyPat
     assert host.madt_handlers() == []
     with pytest.raises(ConfigError, match="unknown wakeup method 'init-sipi'"):
         host.method("init-sipi")
-    with pytest.raises(ConfigError, match="unknown firmware model 'tdvf'"):
+    with pytest.raises(ConfigError, match="firmware model 'tdvf', which no installed plugin"):
         run_boot(BootSpec(platform="tdx", cpus=2), plugins=host)
     # an explicit autoload=True still loads them
     assert len(PluginHost(autoload=True).wakeup_methods()) == 2
