@@ -126,12 +126,17 @@ def compare_plan(
     platforms: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
     plugins: PluginHost | None = None,
+    *,
+    same_platform: bool = False,
+    firmware: str | None = None,
 ) -> list[tuple[str, str]]:
     """(method, platform) pairs ``kapic compare`` runs, methods in name order.
 
     A method is paired with every platform where it applies; a method that cannot work on a
     platform is still listed there (its run shows why) unless platforms were narrowed to
-    exclude it.
+    exclude it. ``same_platform``: only the methods that apply, only on platforms where at
+    least two do (a like-for-like comparison of methods). ``firmware``: the firmware model the
+    runs will use instead of each platform's own (``--firmware``).
     """
     host = plugins or PluginHost()
     all_platforms = [p.name for p in host.platforms()]
@@ -142,11 +147,21 @@ def compare_plan(
         host.method(name)
     chosen_p = [p for p in all_platforms if not platforms or p in platforms]
     chosen_m = [m for m in all_methods if not methods or m in methods]
+    if same_platform:
+        applies = {p: [m for m in chosen_m if _unavailable(host, m, p, firmware) is None]
+                   for p in chosen_p}
+        pairs = [(m, p) for m in chosen_m for p in chosen_p if len(applies[p]) > 1
+                 and m in applies[p]]
+        if not pairs:
+            raise ConfigError("--same-platform: no platform has two wakeup methods that apply "
+                              "(" + "; ".join(f"{p}: {', '.join(ms) or 'none'}"
+                                              for p, ms in applies.items()) + ")")
+        return pairs
     plan: list[tuple[str, str]] = []
     for m in chosen_m:
         wm = host.method(m)
         for p in chosen_p:
-            reason = _unavailable(host, wm.name, p, None)
+            reason = _unavailable(host, wm.name, p, firmware)
             # Show a method where it cannot work only when it is the platform's only chance
             # to be compared with something (INIT/SIPI on tdx), or when asked for explicitly.
             if reason is None or methods or wm.fallback_handler is not None:
@@ -162,8 +177,7 @@ def mark_unavailable(result: BootResult, plugins: PluginHost | None = None) -> B
     if why is not None and result.result not in ("ok", "plugin-error"):
         rest = [r for r in result.reasons if r != why]
         if rest:
-            more = f" (and {len(rest) - 1} more)" if len(rest) > 1 else ""
-            why = f"{why}; the kernel's attempt: {rest[0]}{more}"
+            why = f"{why}; the kernel's attempt: {'; '.join(rest)}"
         result.result = "not-applicable"
         result.reasons = [why]
     return result
@@ -209,6 +223,7 @@ def _unbooted(spec: BootSpec, kind: ResultKind, reason: str,
         log=[],
         reasons=[reason],
         plugin_error=plugin_error,
+        method_requested=spec.method or "auto",
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-__all__ = ["BootResult", "CpuResult", "Span", "TraceEvent"]
+__all__ = ["BootResult", "CpuResult", "Span", "TraceEvent", "method_label", "state_summary"]
 
 ResultKind = Literal["ok", "cpu-failed", "hung", "invalid-input", "plugin-error", "not-applicable"]
 #: ``kicked``: woken, but the boot ended (hung) before the kernel brought it online
@@ -88,6 +88,13 @@ class BootResult:
     #: for a ``plugin-error`` result: the plugin, its distribution, the callable, the CPU,
     #: the simulated time, the message and the traceback
     plugin_error: dict[str, Any] | None = None
+    #: the ``--method`` asked for (``auto``: whatever the kernel chooses); ``method`` is the
+    #: one whose handler woke the APs (``mixed`` when several did, ``none`` when none ran)
+    method_requested: str = "auto"
+    #: CPUs woken per method (a handler no method names counts as ``handler()``)
+    methods: dict[str, int] = field(default_factory=dict)
+    #: ``mode`` (``serial`` or ``parallel``) and the ``reason`` for it
+    bringup: dict[str, str] = field(default_factory=dict)
 
     @property
     def cpus_online(self) -> int:
@@ -103,6 +110,9 @@ class BootResult:
             "platform": self.platform,
             "kernel": self.kernel,
             "method": self.method,
+            "method_requested": self.method_requested,
+            "methods": dict(self.methods),
+            "bringup": dict(self.bringup),
             "seed": self.seed,
             "cpus_requested": self.cpus_requested,
             "cpus_online": self.cpus_online,
@@ -133,3 +143,30 @@ class BootResult:
         if self.plugin_error is not None:
             out["plugin_error"] = dict(self.plugin_error)
         return out
+
+
+def state_summary(result: BootResult) -> str:
+    """``; 1 hung (CPU1), 2 not-attempted (CPU2, CPU3)``: every AP that is not online, by
+    state, so no CPU goes unaccounted for (empty when all are online)."""
+    groups: dict[str, list[int]] = {}
+    for c in result.cpus:
+        if c.state not in ("online", "boot-cpu", "disabled"):
+            groups.setdefault(c.state, []).append(c.cpu)
+    parts = []
+    for state, cpus in groups.items():
+        named = ", ".join(f"CPU{n}" for n in cpus[:6]) + (
+            f" and {len(cpus) - 6} more" if len(cpus) > 6 else "")
+        parts.append(f"{len(cpus)} {state} ({named})")
+    return "; " + ", ".join(parts) if parts else ""
+
+
+def method_label(result: BootResult) -> str:
+    """The method that woke the APs, with the breakdown when several did and the method asked
+    for when another ran: ``parking (asked for init-sipi)``, ``mixed (a: 3, b: 4)``."""
+    label = result.method
+    if result.method == "mixed":
+        label += " (" + ", ".join(f"{m}: {n}" for m, n in result.methods.items()) + ")"
+    asked = result.method_requested
+    if asked not in ("auto", result.method) and result.methods and asked not in result.methods:
+        label += f" (asked for {asked})"
+    return label

@@ -8,6 +8,7 @@ from typing import Any
 
 from kapic.cli.common import add_machine_options, key_values, print_json, watchdog_ns
 from kapic.errors import ConfigError, ExitCode
+from kapic.result import method_label, state_summary
 
 __all__ = ["add_parser"]
 
@@ -61,12 +62,10 @@ def run(args: argparse.Namespace) -> int:
         if args.trace:
             for e in result.trace:
                 out.write(f"{e.t_ns:>14} CPU{e.cpu:<4} {e.kind:<22} {e.detail}\n")
-        online = result.cpus_online
-        failed = sum(1 for c in result.cpus if c.state in ("failed", "hung"))
         out.write(
-            f"\n{result.result}: {online}/{result.cpus_requested} CPUs online, {failed} failed, "
-            f"simulated bring-up {result.sim_time_ns / 1e6:.3f} ms "
-            f"({result.platform}, {result.kernel} kernel, {result.method})\n"
+            f"\n{result.result}: {result.cpus_online}/{result.cpus_requested} CPUs online"
+            f"{state_summary(result)}, simulated bring-up {result.sim_time_ns / 1e6:.3f} ms "
+            f"({result.platform}, {result.kernel} kernel, {method_label(result)})\n"
         )
         for reason in result.reasons:
             out.write(f"  - {reason}\n")

@@ -23,7 +23,10 @@ from kapic.errors import ConfigError, ExitCode, InputError, MissingFirmwareError
 if TYPE_CHECKING:
     from kapic.result import BootResult
 
-__all__ = ["add_parser", "run"]
+__all__ = ["DEFAULT_REPEAT", "add_parser", "run"]
+
+#: runs per row: enough for a spread, and the default machine still answers in about 0.3 s
+DEFAULT_REPEAT = 5
 
 
 def add_parser(subparsers: Any) -> None:
@@ -35,6 +38,11 @@ def add_parser(subparsers: Any) -> None:
         "runs side by side (default: 8 CPUs, upstream kernel).",
     )
     add_machine_options(p, many=True)
+    p.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, metavar="N",
+                   help="run each row under N seeds (--seed, --seed+1, ...) and show the "
+                   f"median and the spread (default {DEFAULT_REPEAT})")
+    p.add_argument("--same-platform", action="store_true",
+                   help="compare methods only on platforms where several apply")
     p.add_argument("--blame", action="store_true", help="also list the slowest CPUs first")
     p.add_argument("--trace", metavar="FILE", help="write a Perfetto/Chrome trace (JSON)")
     p.add_argument("--plot", metavar="FILE", help="draw a timeline (.png or .svg)")
@@ -42,18 +50,27 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _render(results: list[BootResult], args: argparse.Namespace) -> None:
-    from kapic.report import dumps, render_blame, render_compare, write_plot, write_trace
+    from kapic.report import (
+        dumps,
+        group_rows,
+        render_blame,
+        render_compare,
+        write_plot,
+        write_trace,
+    )
 
+    rows = group_rows(results)  # the pictures draw each row's median run and its spread
     out = dumps(results) if args.json else render_compare(results)
     if args.blame and not args.json:
-        out += "\nBlame (kick to alive, slowest first):\n\n" + render_blame(results)
+        out += "\nBlame (kick to alive, slowest first):\n\n"
+        out += render_blame([row.result for row in rows])
     sys.stdout.write(out)
     sys.stdout.flush()
     if args.trace is not None:
-        write_trace(results, args.trace)
+        write_trace(rows, args.trace)
         print(f"kapic: trace written to {args.trace} (open in ui.perfetto.dev)", file=sys.stderr)
     if args.plot is not None:
-        write_plot(results, args.plot)
+        write_plot(rows, args.plot)
         print(f"kapic: plot written to {args.plot}", file=sys.stderr)
 
 
@@ -73,6 +90,23 @@ def _spool_stdin(stack: contextlib.ExitStack) -> str:
     return str(path)
 
 
+def _run_one(spec: Any, host: Any, label: str) -> BootResult:
+    from kapic.api import mark_unavailable, not_possible, plugin_error, run_boot
+    from kapic.report import progress_bar
+
+    bar = progress_bar(label=label)
+    try:
+        result = run_boot(spec, plugins=host, progress=bar)
+    except MissingFirmwareError as exc:  # the platform's firmware plugin is not installed
+        return not_possible(spec, f"cannot be set up: {exc}")
+    except PluginError as exc:  # a plugin broke the run before it started: a row says so
+        return plugin_error(spec, exc)
+    finally:
+        if bar is not None:
+            bar.close()
+    return result if result.result == "plugin-error" else mark_unavailable(result, host)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the comparison described by ``args``; return the exit status."""
     with contextlib.ExitStack() as stack:
@@ -82,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from kapic.report import check_plot_path, progress_bar, require_matplotlib
+    from kapic.report import check_plot_path, require_matplotlib
 
     # Every check that can fail does so before the first simulation, not minutes later.
     for option, path in (("--trace", args.trace), ("--plot", args.plot)):
@@ -97,59 +131,51 @@ def _compare(args: argparse.Namespace) -> int:
     params = key_values(args.param, "--param")
     watchdog = watchdog_ns(args.watchdog)
     # Imported here so that `kapic --help` does not load the simulator and its plugins.
-    from kapic.api import (
-        DEFAULT_CPUS,
-        BootSpec,
-        compare_plan,
-        mark_unavailable,
-        not_possible,
-        plugin_error,
-        run_boot,
-    )
+    from kapic.api import DEFAULT_CPUS, BootSpec, compare_plan
 
     cpus: int | None = args.cpus
     if cpus is None and args.madt is None:
         cpus = DEFAULT_CPUS
     from kapic.plugin import AUTOLOAD_ENV, PluginHost
 
+    if not 1 <= args.repeat <= 1000:
+        raise ConfigError(f"--repeat {args.repeat}: must be between 1 and 1000")
     host = PluginHost.from_options(args.plugin_options)
-    plan = compare_plan(args.platform, args.method, plugins=host)
+    plan = compare_plan(args.platform, args.method, plugins=host,
+                        same_platform=args.same_platform, firmware=args.firmware)
     if not plan:
         raise ConfigError("nothing to compare: no wakeup method is installed (plugins blocked, "
                           f"or {AUTOLOAD_ENV} set?)")
     results: list[BootResult] = []
     for index, (method, platform) in enumerate(plan, start=1):
-        spec = BootSpec(
-            platform=platform,
-            kernel=args.kernel,
-            method=method,
-            cpus=cpus,
-            madt=args.madt,
-            config=config,
-            params=params,
-            seed=args.seed,
-            watchdog_ns=watchdog,
-            firmware=args.firmware,
-        )
-        bar = progress_bar(label=f"[{index}/{len(plan)}] {method} on {platform}")
-        try:
-            result = run_boot(spec, plugins=host, progress=bar)
-        except MissingFirmwareError as exc:  # the platform's firmware plugin is not installed
-            result = not_possible(spec, f"cannot be set up: {exc}")
-        except PluginError as exc:  # a plugin broke the run before it started: a row says so
-            result = plugin_error(spec, exc)
-        finally:
-            if bar is not None:
-                bar.close()
-        done = result.result in ("not-applicable", "plugin-error")
-        results.append(result if done else mark_unavailable(result, host))
+        for repeat in range(args.repeat):
+            spec = BootSpec(
+                platform=platform,
+                kernel=args.kernel,
+                method=method,
+                cpus=cpus,
+                madt=args.madt,
+                config=config,
+                params=params,
+                seed=args.seed + repeat,
+                watchdog_ns=watchdog,
+                firmware=args.firmware,
+            )
+            label = f"[{index}/{len(plan)}] {method} on {platform}"
+            if args.repeat > 1:
+                label += f", run {repeat + 1}/{args.repeat}"
+            result = _run_one(spec, host, label)
+            results.append(result)
+            if result.result == "not-applicable":
+                break  # what the platform cannot do, no seed changes
+
     _render(results, args)
     broken = [r for r in results if r.result == "plugin-error"]
     by_reason: dict[str, list[BootResult]] = {}
     for r in broken:  # one line per fault, naming the runs it broke
         by_reason.setdefault(r.reasons[0] if r.reasons else "plugin error", []).append(r)
     for reason, runs in by_reason.items():
-        names = ", ".join(f"{r.method} on {r.platform}" for r in runs)
+        names = ", ".join(dict.fromkeys(f"{r.method} on {r.platform}" for r in runs))
         print(f"kapic: error: {reason} (runs: {names})", file=sys.stderr)
         if args.debug and runs[0].plugin_error is not None:
             sys.stderr.write(str(runs[0].plugin_error.get("traceback", "")))

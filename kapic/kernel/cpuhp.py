@@ -53,7 +53,9 @@ def _bringup_ap(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, bool]:
 
 def _release_and_online(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, None]:
     kcpu.should_online.fire()
+    kernel.bp_waits_for = (kcpu, "come online")
     yield Wait(kcpu.online)
+    kernel.bp_waits_for = None
     start = kernel.engine.now
     yield kernel.jittered("bp_online_ns")
     kernel.span("online", start, kcpu.cpu)
@@ -85,6 +87,20 @@ def _fail(kernel: Kernel, kcpu: KernelCpu, why: str) -> None:
     kernel.cpu_done()
 
 
+def _bringup_mode(kernel: Kernel, parallel: bool) -> tuple[str, str]:
+    """Serial or parallel, and why, in a reviewer's words."""
+    if parallel:
+        return "parallel", "CONFIG_HOTPLUG_PARALLEL: every AP is kicked before any is waited for"
+    if not kernel.profile.upstream:
+        return "serial", "Linux 5.19 has no parallel bring-up (it arrived in 6.5)"
+    if not kernel.config.HOTPLUG_PARALLEL:
+        return "serial", "CONFIG_HOTPLUG_PARALLEL=n"
+    if not kernel.config.X86_64:
+        return "serial", "a 32-bit kernel has no parallel bring-up"
+    return "serial", (f"the {kernel.platform.name} platform disables parallel bring-up "
+                      "(x86_cpuinit.parallel_bringup)")
+
+
 def smp_init(kernel: Kernel) -> Generator[Any, Any, None]:
     """Bring every present AP online, then print the summary lines."""
     if not kernel.config.SMP:
@@ -98,6 +114,7 @@ def smp_init(kernel: Kernel) -> Generator[Any, Any, None]:
         and kernel.config.X86_64
         and arch_cpuhp_init_parallel_bringup(kernel)
     )
+    kernel.bringup = _bringup_mode(kernel, bool(parallel))
     if parallel:
         kicked = []
         for kcpu in aps:

@@ -108,6 +108,10 @@ class Kernel:
         self.madt_bytes = bytearray()
         self.offlining_disabled = False
         self.smp_ops: dict[str, Any] = {}
+        #: ("serial" or "parallel", why), decided by smp_init()
+        self.bringup: tuple[str, str] | None = None
+        #: the AP the boot CPU is waiting for, and for what (``report alive``, ...)
+        self.bp_waits_for: tuple[KernelCpu, str] | None = None
         #: the hypervisor's services (VMGEXIT, TDVMCALL) for paravirtual wakeup methods
         self.vmm = Vmm(env.board)
 

@@ -85,7 +85,9 @@ def wait_for_alive(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, bool]
     """
     engine = kernel.engine
     start = engine.now
+    kernel.bp_waits_for = (kcpu, "report alive")
     fired = yield Wait(kcpu.alive, SEC * 10)
+    kernel.bp_waits_for = None
     if fired and kernel.profile.upstream and engine.now - start > MSEC:
         elapsed = engine.now - start - MSEC
         step = 2 * MSEC

@@ -29,7 +29,8 @@ PARAM_DOCS: Mapping[str, str] = {
     "ap_online_ns": "AP from being released (SHOULD_ONLINE / callout) to set_cpu_online "
     "(cpu_init, ap_starting, TSC sync, delay calibration)",
     "bp_online_ns": "boot CPU's remaining hotplug work per CPU after the AP is online",
-    "jitter_ppm": "seeded per-CPU jitter of ap_alive_ns and ap_online_ns, parts per million",
+    "jitter_ppm": "seeded per-CPU jitter of ap_alive_ns, ap_online_ns and bp_online_ns, parts "
+    "per million",
     "legacy_cpu": "1 for a pre-family-6 Intel / pre-0xF AMD CPU: init_udelay = 10 ms",
     "x2apic": "1: the local APIC runs in x2APIC mode (one MSR write per IPI, no busy bit), as on "
     "servers with interrupt remapping and in KVM/TDX guests; 0: xAPIC MMIO with the ICR busy bit "

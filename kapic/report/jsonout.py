@@ -1,6 +1,17 @@
-"""``kapic compare --json``: a stable schema, ``{"schema_version": 1, "runs": [...]}``.
+"""``kapic compare --json``: ``{"schema_version": 2, "rows": [...], "verdict": [...],
+"runs": [...]}``.
 
-Each run holds ``method``, ``platform``, ``kernel``, ``result``, ``seed``, ``cpus_requested``,
+Each row (one asked method, platform and kernel over its repeated runs) holds ``method`` (what
+woke the APs, with the method asked for when another ran), ``asked``, ``ran_as_asked``,
+``platform``, ``kernel``, ``outcome``, ``mode`` and ``mode_reason``, ``seeds``, and for
+``total``, ``per_cpu``, ``wakeup``, ``startup`` and ``waiting`` the ``median``, ``low`` and
+``high`` over the runs (ns, ``null`` when unknown). Each verdict statement holds ``kind``,
+``text``, the ``rows`` it compares, the ``ratio``, the ``difference_ns`` and whether the
+difference ``exceeds_spread`` (``null`` for statements that compare nothing).
+
+Each run (every seed of every row, in order)
+holds ``method`` (what woke the APs), ``method_requested``, ``methods`` (CPUs per method),
+``bringup`` (``mode`` and ``reason``), ``platform``, ``kernel``, ``result``, ``seed``, ``cpus_requested``,
 ``cpus_online``, ``sim_time_ns``, ``kick_to_alive_ns`` (``median``, ``p99``, ``max``, ``count``;
 nearest rank over the APs that reported alive, ``null`` when none did), ``counters`` (always
 ``ipis``, ``vm_exits``, ``mailbox_handshakes``, ``icr_writes``, plus any other the run kept),
@@ -17,12 +28,14 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
+from kapic.report.rows import Row, group_rows
 from kapic.report.stats import run_stats
+from kapic.report.verdict import verdict_statements
 from kapic.result import BootResult
 
-__all__ = ["SCHEMA_VERSION", "compare_json", "dumps", "run_json"]
+__all__ = ["SCHEMA_VERSION", "compare_json", "dumps", "row_json", "run_json"]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 
 def run_json(result: BootResult) -> dict[str, Any]:
@@ -31,6 +44,9 @@ def run_json(result: BootResult) -> dict[str, Any]:
     stats = run_stats(result)
     out: dict[str, Any] = {
         "method": result.method,
+        "method_requested": result.method_requested,
+        "methods": dict(result.methods),
+        "bringup": dict(result.bringup),
         "platform": result.platform,
         "kernel": result.kernel,
         "result": result.result,
@@ -56,9 +72,34 @@ def run_json(result: BootResult) -> dict[str, Any]:
     return out
 
 
+def row_json(row: Row) -> dict[str, Any]:
+    """The JSON object of one row."""
+    mode, reason = row.mode if row.mode[0] != "-" else (None, None)
+    out: dict[str, Any] = {
+        "method": row.method,
+        "asked": row.asked,
+        "ran_as_asked": row.ran_as_asked,
+        "platform": row.platform,
+        "kernel": row.kernel,
+        "outcome": row.outcome,
+        "mode": mode,
+        "mode_reason": reason,
+        "seeds": [r.seed for r in row.runs],
+    }
+    for part in ("total", "per_cpu", "wakeup", "startup", "waiting"):
+        spread = row.spread(part)
+        out[part] = {"median": spread.median, "low": spread.low, "high": spread.high}
+    return out
+
+
 def compare_json(results: Sequence[BootResult]) -> dict[str, Any]:
     """The whole ``--json`` document."""
-    return {"schema_version": SCHEMA_VERSION, "runs": [run_json(r) for r in results]}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "rows": [row_json(row) for row in group_rows(results)],
+        "verdict": [s.to_json() for s in verdict_statements(results)],
+        "runs": [run_json(r) for r in results],
+    }
 
 
 def dumps(results: Sequence[BootResult]) -> str:

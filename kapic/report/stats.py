@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kapic.result import BootResult, CpuResult
+from kapic.result import BootResult, CpuResult, method_label
 
 __all__ = [
     "COUNTER_KEYS",
@@ -75,8 +75,9 @@ def run_stats(result: BootResult) -> RunStats:
 
 
 def run_label(result: BootResult) -> str:
-    """``method on platform`` with the kernel profile, e.g. ``init-sipi on kvm (upstream)``."""
-    return f"{result.method} on {result.platform} ({result.kernel})"
+    """``method on platform`` with the kernel profile, e.g. ``init-sipi on kvm (upstream)``;
+    the method is the one that woke the APs, with the one asked for when another ran."""
+    return f"{method_label(result)} on {result.platform} ({result.kernel})"
 
 
 def relies_on_hypervisor(result: BootResult) -> bool:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 
+from kapic.report.rows import Row, group_rows
 from kapic.report.stats import run_stats
-from kapic.report.units import format_ns
 from kapic.report.verdict import verdict_lines
 from kapic.result import BootResult
 
@@ -23,11 +24,13 @@ HEADER = (
     "METHOD",
     "PLATFORM",
     "KERNEL",
+    "MODE",
     "CPUS",
     "TOTAL",
-    "ALIVE MED",
-    "ALIVE P99",
-    "ALIVE MAX",
+    "PER CPU",
+    "WAKEUP",
+    "START-UP",
+    "WAITING",
     "IPIS",
     "HV EXITS",
     "MAILBOX",
@@ -35,22 +38,27 @@ HEADER = (
     "FAILURES",
 )
 #: columns holding numbers, aligned right
-_NUMERIC = frozenset(range(3, 11))
+_NUMERIC = frozenset(range(4, 13))
 _LEGEND = (
-    "CPUS online/requested; TOTAL simulated bring-up time; ALIVE kick-to-alive per AP "
-    "(median, p99, max; nearest rank); HV EXITS hypervisor exits; MAILBOX mailbox handshakes."
+    "MODE serial or parallel bring-up; CPUS online/requested; TOTAL simulated bring-up time; "
+    "PER CPU one AP from its kick to online, split into WAKEUP (the method: kick to the AP's "
+    "first instruction), START-UP (the platform: to alive) and WAITING (the kernel: online "
+    "work and queue); each the median over APs, then over runs (± half the range over runs); "
+    "IPIS, HV EXITS (hypervisor exits) and MAILBOX (handshakes) of the median run."
 )
 
 
-def _failures(result: BootResult) -> str:
-    if result.result == "ok":
-        return "-"
-    if result.result == "not-applicable":
+def _failures(row: Row) -> str:
+    outcome = row.outcome
+    if outcome == "ok":
+        return "-" if row.ran_as_asked else "another method ran"
+    if outcome == "not-applicable":
         return "not possible"
-    if result.result == "plugin-error":
-        return "plugin-error"
+    if outcome in ("plugin-error", "invalid-input") or outcome.startswith("mixed"):
+        return outcome
+    result = row.result
     down = result.cpus_requested - result.cpus_online
-    return f"{result.result} ({down} CPU{'s' if down != 1 else ''} not online)"
+    return f"{outcome} ({down} CPU{'s' if down != 1 else ''} not online)"
 
 
 def short_trust(item: str) -> str:
@@ -59,27 +67,27 @@ def short_trust(item: str) -> str:
     return re.split(r"\s*[(;]", item, maxsplit=1)[0].strip() or item
 
 
-def table_row(result: BootResult) -> tuple[str, ...]:
-    """The cells of one run's row, in :data:`HEADER` order."""
+def table_row(row: Row) -> tuple[str, ...]:
+    """The cells of one row, in :data:`HEADER` order."""
+    result = row.result
     trust = "; ".join(dict.fromkeys(short_trust(t) for t in result.trust)) or "-"
-    if result.result in ("not-applicable", "plugin-error"):
-        dashes = ("-",) * len(_NUMERIC)
-        return (result.method, result.platform, result.kernel, *dashes, trust, _failures(result))
-    s = run_stats(result)
+    if row.outcome in ("not-applicable", "plugin-error"):
+        dashes = ("-",) * (len(_NUMERIC) + 1)
+        return (row.method, row.platform, row.kernel, *dashes, trust, _failures(row))
+    counters = run_stats(result).counters
     return (
-        result.method,
-        result.platform,
-        result.kernel,
-        f"{s.cpus_online}/{s.cpus_requested}",
-        format_ns(s.sim_time_ns),
-        format_ns(s.kick_to_alive_median_ns),
-        format_ns(s.kick_to_alive_p99_ns),
-        format_ns(s.kick_to_alive_max_ns),
-        str(s.counters["ipis"]),
-        str(s.counters["vm_exits"]),
-        str(s.counters["mailbox_handshakes"]),
+        row.method,
+        row.platform,
+        row.kernel,
+        row.mode[0],
+        f"{result.cpus_online}/{result.cpus_requested}",
+        *(row.spread(part).format()
+          for part in ("total", "per_cpu", "wakeup", "startup", "waiting")),
+        str(counters["ipis"]),
+        str(counters["vm_exits"]),
+        str(counters["mailbox_handshakes"]),
         trust,
-        _failures(result),
+        _failures(row),
     )
 
 
@@ -103,10 +111,24 @@ def format_table(
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
+def _modes(rows: Sequence[Row]) -> str:
+    """Why each MODE: ``serial on tdx: the tdx platform disables ...``, one line per reason."""
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        mode, why = row.mode
+        if mode != "-" and why and row.platform not in reasons.get((mode, why), []):
+            reasons.setdefault((mode, why), []).append(row.platform)
+    return "\n".join(f"MODE {mode} on {', '.join(platforms)}: {why}."
+                     for (mode, why), platforms in reasons.items())
+
+
 def render_table(results: Sequence[BootResult]) -> str:
-    """The table alone, with its one-line legend."""
-    table = format_table(HEADER, [table_row(r) for r in results], _NUMERIC)
-    return f"{table}\n\n{_LEGEND}"
+    """The table alone (one row per asked method, platform and kernel), why each row has its
+    MODE, and the legend."""
+    rows = group_rows(results)
+    table = format_table(HEADER, [table_row(r) for r in rows], _NUMERIC)
+    modes = _modes(rows)
+    return f"{table}\n\n{modes + chr(10) * 2 if modes else ''}{textwrap.fill(_LEGEND, 100)}"
 
 
 def render_compare(results: Sequence[BootResult]) -> str:

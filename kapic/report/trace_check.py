@@ -32,6 +32,8 @@ def _check_event(i: int, ev: object) -> list[str]:
     for key in ("pid", "tid"):
         if key in ev and not (isinstance(ev[key], int) and not isinstance(ev[key], bool)):
             problems.append(f"event {i} ({ph}): {key} is not an integer")
+    if "args" in ev and not isinstance(ev["args"], dict):
+        problems.append(f"event {i} ({ph}): args is not an object")
     if ph == "i" and ev.get("s", "t") not in ("t", "p", "g"):
         problems.append(f"event {i} (i): scope {ev.get('s')!r} is not t, p or g")
     return problems
@@ -61,8 +63,8 @@ def validate_trace(obj: object) -> list[str]:
     """Problems that would make ``obj`` a wrong trace document; empty when it is sound.
 
     Checks the envelope, that every ``X`` has ``ts``, ``dur``, ``pid`` and ``tid``, that
-    instants and metadata are well formed, that each process with slices is named, and that the
-    slices of each thread nest.
+    instants and metadata are well formed, that ``args`` (where present) are objects, that
+    each process with slices is named, and that the slices of each thread nest.
     """
     if not isinstance(obj, dict) or not isinstance(obj.get("traceEvents"), list):
         return ["not an object with a traceEvents list"]

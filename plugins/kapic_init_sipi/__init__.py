@@ -101,11 +101,13 @@ def _force_madt(madt: Madt, platform: Platform) -> Madt:
 
 
 def _unavailable(platform: Platform, firmware: FirmwareModel) -> str | None:
+    """From what the platform declares: INIT and STARTUP IPIs reach its (v)CPUs, or not."""
     if platform.init_sipi:
         return None
+    cpus = "CPUs" if platform.hypervisor == "none" else f"vCPUs ({platform.hypervisor} guest)"
     return (
-        f"INIT/SIPI is not available on {platform.name}: it needs the hypervisor to set the "
-        "AP's state, which a TDX guest cannot allow (the VMM cannot deliver INIT to a TD vCPU)"
+        f"INIT/SIPI is not available on {platform.name}: the platform does not deliver INIT "
+        f"and STARTUP IPIs to its {cpus}, so its APs stay parked in {firmware.name}"
     )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from typing import Any
 
 import pytest
 
+from kapic.report.rows import Row
 from kapic.result import BootResult, CpuResult, Span
 
 MakeRun = Callable[..., BootResult]
@@ -60,7 +62,7 @@ def build_run(
         spans.append(Span(ap, "ap-startup", kicks[ap] + kick_ns, alive, ap))
         spans.append(Span(0, "alive-wait", start, max(start, alive), ap))
         # the boot CPU takes each AP from alive to online in turn (cpuhp_bringup_mask)
-        spans.append(Span(ap, "online", max(start, alive), max(start, alive) + online_ns, ap))
+        spans.append(Span(0, "online", max(start, alive), max(start, alive) + online_ns, ap))
         t = max(start, alive) + online_ns
         handler = "acpi_wakeup_cpu" if mailbox else "wakeup_secondary_cpu_via_init"
         results.append(CpuResult(ap, ap * 2, "online", handler, alive - kicks[ap], kicks[ap], t))
@@ -98,6 +100,10 @@ def build_run(
         reasons=list(reasons),
         config={"CONFIG_X86_MADT_WAKEUP": "y"},
         wall_seconds=wall_seconds,
+        method_requested=method,
+        methods={method: len(aps)},
+        bringup={"mode": "parallel" if parallel else "serial",
+                 "reason": "synthetic" if parallel else f"the {platform} platform is serial"},
     )
 
 
@@ -113,6 +119,7 @@ def not_applicable(method: str, platform: str, cpus: int = 8) -> BootResult:
         cpus=[CpuResult(0, 0, "boot-cpu")],
         log=[],
         reasons=["the TDX module drops INIT and SIPI: a TD guest cannot be woken this way"],
+        method_requested=method,
     )
 
 
@@ -153,3 +160,13 @@ def make_run() -> MakeRun:
 @pytest.fixture
 def runs() -> list[BootResult]:
     return sample()
+
+
+def repeated(method: str = "init-sipi", platform: str = "kvm", n: int = 5, **kw: Any) -> Row:
+    """A row of ``n`` runs under seeds 0..n-1, each AP's start-up 20 us longer per seed."""
+    runs = []
+    for seed in range(n):
+        run = build_run(method, platform, alive_ns=900_000 + 20_000 * seed, **kw)
+        run.seed = seed
+        runs.append(run)
+    return Row(tuple(runs))

@@ -57,6 +57,8 @@ class FakeApi:
         platforms: Sequence[str] | None,
         methods: Sequence[str] | None,
         plugins: object = None,
+        same_platform: bool = False,
+        firmware: str | None = None,
     ) -> list[tuple[str, str]]:
         self.hosts.append(plugins)
         return [
@@ -111,6 +113,8 @@ def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     plugin.PluginHost = FakeHost  # type: ignore[attr-defined]
     plugin.AUTOLOAD_ENV = "KAPIC_DISABLE_PLUGIN_AUTOLOAD"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "kapic.plugin", plugin)
+    # One run per row unless a test asks for more (test_repeat_runs_each_row_under_n_seeds).
+    monkeypatch.setattr("kapic.cli.compare.DEFAULT_REPEAT", 1)
     return fake
 
 
@@ -199,7 +203,7 @@ def test_exit_status(api: FakeApi, outcome: ResultKind, status: int) -> None:
 def test_json(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", "--json", "--blame"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert [(r["method"], r["platform"], r["result"]) for r in doc["runs"]] == [
         (m, p, "not-applicable" if (m, p) == ("init-sipi", "tdx") else "ok") for m, p in PLAN
     ]
@@ -237,3 +241,16 @@ def test_madt_from_stdin_is_read_once_for_every_run(api: FakeApi, monkeypatch: p
     assert api.madt_bytes == [b"APIC table bytes"] * len(PLAN)
     assert all(s.cpus is None and s.madt is not None for s in api.specs)
     assert not any(Path(s.madt or "").exists() for s in api.specs)  # the spool is removed
+
+
+def test_repeat_runs_each_row_under_n_seeds(api: FakeApi,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--repeat", "3", "--seed", "7", "--platform", "kvm"]) == 0
+    assert [(s.method, s.platform, s.seed) for s in api.specs] == [
+        ("init-sipi", "kvm", 7), ("init-sipi", "kvm", 8), ("init-sipi", "kvm", 9)]
+    assert capsys.readouterr().out == render_compare(_expected(api))
+
+
+def test_repeat_is_checked(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--repeat", "0"]) == 2
+    assert "--repeat 0: must be between 1 and 1000" in capsys.readouterr().err

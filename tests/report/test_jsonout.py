@@ -13,6 +13,9 @@ from kapic.result import BootResult
 from .conftest import sample
 
 RUN_KEYS = {
+    "bringup",
+    "method_requested",
+    "methods",
     "method",
     "platform",
     "kernel",
@@ -45,7 +48,7 @@ def _keys(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 def test_schema(runs: list[BootResult]) -> None:
     doc = json.loads(dumps(runs))
-    assert doc["schema_version"] == SCHEMA_VERSION == 1
+    assert doc["schema_version"] == SCHEMA_VERSION == 2
     assert [(r["method"], r["platform"]) for r in doc["runs"]] == [(r.method, r.platform) for r in runs]
     for obj, run in zip(doc["runs"], runs, strict=True):
         assert set(obj) == RUN_KEYS
@@ -79,4 +82,19 @@ def test_output_is_byte_stable(runs: list[BootResult]) -> None:
 
 
 def test_empty_comparison() -> None:
-    assert compare_json([]) == {"schema_version": 1, "runs": []}
+    assert compare_json([]) == {"schema_version": 2, "rows": [], "verdict": [], "runs": []}
+
+
+def test_rows_and_verdict_are_data(runs: list[BootResult]) -> None:
+    doc = json.loads(dumps(runs))
+    assert [(r["asked"], r["platform"]) for r in doc["rows"]] == [
+        (r.method, r.platform) for r in runs]  # one run per row here
+    row = doc["rows"][0]
+    assert set(row) >= {"method", "asked", "ran_as_asked", "outcome", "mode", "mode_reason",
+                        "seeds", "total", "per_cpu", "wakeup", "startup", "waiting"}
+    assert set(row["wakeup"]) == {"median", "low", "high"}
+    kinds = {s["kind"] for s in doc["verdict"]}
+    assert {"wakeup", "total"} <= kinds
+    for statement in doc["verdict"]:
+        assert set(statement) == {"kind", "text", "rows", "ratio", "difference_ns",
+                                  "exceeds_spread"}
