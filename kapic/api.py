@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from kapic.acpi.builder import describe_madt
 from kapic.acpi.madt import Madt
 from kapic.boundary import PluginFault
-from kapic.errors import ConfigError, MissingFirmwareError, PluginError
+from kapic.errors import ConfigError, InputError, MadtError, MissingFirmwareError, PluginError
 from kapic.kernel.config import KernelConfig, get_profile
 from kapic.machine import DEFAULT_WATCHDOG_NS, Machine
 from kapic.plugin import PluginHost
@@ -46,6 +47,41 @@ class BootSpec:
     watchdog_ns: int | None = None
     firmware: str | None = None
     relaxed_memory: bool = False
+    #: wall-clock seconds the boot may take (None: the machine's default)
+    wall_budget_s: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """Every field, as ``kapic boot --json`` records it (``--replay`` reads it back)."""
+        return {
+            "platform": self.platform, "kernel": self.kernel, "method": self.method,
+            "cpus": self.cpus, "madt": self.madt, "config": dict(self.config),
+            "params": dict(self.params), "seed": self.seed, "watchdog_ns": self.watchdog_ns,
+            "firmware": self.firmware, "relaxed_memory": self.relaxed_memory,
+            "wall_budget_s": self.wall_budget_s,
+        }
+
+    @classmethod
+    def from_json(cls, obj: object, source: str = "<json>") -> BootSpec:
+        """A spec from :meth:`to_json`'s object; unknown or wrongly typed keys are an error."""
+        if not isinstance(obj, dict):
+            raise InputError("the boot's 'spec' is not an object", source=source, field="spec")
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(obj) - set(names))
+        if unknown:
+            raise InputError(f"unknown key {unknown[0]!r}", source=source,
+                             field=f"spec.{unknown[0]}")
+        kinds: dict[str, type | tuple[type, ...]] = {
+                 "platform": str, "kernel": str, "method": (str, type(None)),
+                 "cpus": (int, type(None)), "madt": (str, type(None)), "config": dict,
+                 "params": dict, "seed": int, "watchdog_ns": (int, type(None)),
+                 "firmware": (str, type(None)), "relaxed_memory": bool,
+                 "wall_budget_s": (int, float, type(None))}
+        for key, value in obj.items():
+            if not isinstance(value, kinds[key]) or (
+                    isinstance(value, bool) and kinds[key] in (int, (int, type(None)))):
+                raise InputError(f"{value!r} is not of the right type", source=source,
+                                 field=f"spec.{key}")
+        return cls(**obj)
 
 
 def load_madt(path: str, host: PluginHost | None = None) -> Madt:
@@ -81,6 +117,7 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
     boundary = host.boundary
     if spec.madt is not None:
         madt = load_madt(spec.madt, host)
+        _check_processors(madt, spec.madt)
     else:
         cpus = DEFAULT_CPUS if spec.cpus is None else spec.cpus
         if not 1 <= cpus <= MAX_CPUS:
@@ -96,7 +133,7 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
         madt = boundary.call(f"WakeupMethod {wm.name!r} force_madt", wm.force_madt, madt,
                              platform, check=_madt_check)
         method = wm.name
-    return Machine(
+    machine = Machine(
         madt=madt,
         platform=platform,
         firmware=firmware,
@@ -107,7 +144,25 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
         watchdog_ns=spec.watchdog_ns or DEFAULT_WATCHDOG_NS,
         visibility=Visibility(relaxed=True) if spec.relaxed_memory else None,
         method=method,
+        **({} if spec.wall_budget_s is None else {"wall_budget_s": spec.wall_budget_s}),
     )
+    machine.spec_json = spec.to_json()
+    return machine
+
+
+def _check_processors(madt: Madt, source: str) -> None:
+    """A table kapic can boot: an enabled processor, and no more CPUs than it models."""
+    from kapic.acpi.cpus import madt_cpu_entries
+
+    enabled = {e.apic_id for e in madt_cpu_entries(madt) if e.enabled}
+    field = "Processor Local APIC / Processor Local x2APIC entries"
+    if not enabled:
+        raise MadtError("no enabled processor entry: nothing to boot", source=source,
+                        field=field)
+    if len(enabled) > MAX_CPUS:
+        raise MadtError(f"{len(enabled)} enabled processors: kapic models at most {MAX_CPUS} "
+                        "CPUs (a TDX guest has at most 65535 vCPUs, NR_CPUS is at most 8192 "
+                        "by default)", source=source, field=field)
 
 
 def run_boot(

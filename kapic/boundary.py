@@ -138,12 +138,7 @@ class PluginBoundary:
         if code is not None and code in self._codes:
             return self._codes[code]
         module = getattr(getattr(fn, "__func__", fn), "__module__", None) or ""
-        for home, ref in self._homes:
-            if module == home or module.startswith(home + ".") or (
-                home.count(".") == 0 and module.split(".")[0] == home
-            ):
-                return ref
-        return UNKNOWN_PLUGIN
+        return self._home(module) or UNKNOWN_PLUGIN
 
     def caller(self) -> PluginRef | None:
         """The plugin whose code is running now (for a callable it installs in the kernel)."""
@@ -170,11 +165,33 @@ class PluginBoundary:
     def culprit(self, tb: TracebackType | None) -> PluginRef | None:
         """The plugin whose code is deepest in ``tb`` (the one that raised, or called what
         raised)."""
-        found = None
+        return self.culprit_frame(tb)[0]
+
+    def culprit_frame(self, tb: TracebackType | None) -> tuple[PluginRef | None, str | None]:
+        """The plugin whose code is deepest in ``tb``, and the name of its function there."""
+        found: PluginRef | None = None
+        where: str | None = None
         while tb is not None:
-            found = self._codes.get(tb.tb_frame.f_code, found)
+            ref = self._codes.get(tb.tb_frame.f_code)
+            if ref is None:
+                module = tb.tb_frame.f_globals.get("__name__", "")
+                ref = self._home(module)
+            if ref is not None:
+                found, where = ref, f"{tb.tb_frame.f_code.co_name}()"
             tb = tb.tb_next
-        return found
+        return found, where
+
+    def _home(self, module: str) -> PluginRef | None:
+        for home, ref in self._homes:
+            if module == home or module.startswith(home + ".") or (
+                home.count(".") == 0 and module.split(".")[0] == home
+            ):
+                return ref
+        return None
+
+    def format(self, exc: BaseException) -> str:
+        """``exc``'s traceback as text (for --debug and the JSON)."""
+        return _format(exc)
 
     # -- guarded calls ------------------------------------------------------------------------
     def fault(self, owner: PluginRef, what: str, exc: BaseException, *,
@@ -189,7 +206,7 @@ class PluginBoundary:
             result = fn(*args)
         except SimulationAbort:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() is its fault too
             raise self.fault(owner or self.owner_of(fn), what, exc, cpu=cpu) from None
         if check is not None:
             problem = check(result)
@@ -219,7 +236,7 @@ class PluginBoundary:
                     break
                 except SimulationAbort:
                     raise
-                except Exception as exc:
+                except (Exception, SystemExit) as exc:
                     raise self.fault(ref, what, exc, cpu=cpu) from None
                 if not _yield_ok(command):
                     raise PluginFault(ref, what, f"yielded {command!r}: a kernel generator yields "

@@ -9,7 +9,7 @@ did not come up, and ``ok`` otherwise.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kapic.result import BootResult, CpuResult, CpuState, ResultKind
 
@@ -45,6 +45,10 @@ class FinishedBoot(Protocol):
     def seed(self) -> int: ...
     @property
     def bp_done(self) -> int | None: ...
+    @property
+    def offline_errors(self) -> list[str]: ...
+    @property
+    def spec_json(self) -> dict[str, Any] | None: ...
 
 __all__ = ["FinishedBoot", "classify_boot", "cpu_list", "format_log_line"]
 
@@ -178,7 +182,7 @@ def classify_boot(machine: FinishedBoot, hung_why: str | None, fault: PluginFaul
         log.append((now, "err", f"kapic: watchdog: {message}"))
         reasons.append(message)
     cpus = _cpu_results(kernel, hung_why is not None, fault)
-    failures = _failure_reasons(cpus, fault, owner)
+    failures = _failure_reasons(cpus, fault, owner) + list(machine.offline_errors)
     reasons += failures
     for event in recorder.trace:
         if event.kind == "ap-late-alive":
@@ -234,4 +238,5 @@ def classify_boot(machine: FinishedBoot, hung_why: str | None, fault: PluginFaul
         method_requested=requested,
         methods=methods,
         bringup={"mode": mode, "reason": mode_why},
+        spec=None if machine.spec_json is None else dict(machine.spec_json),
     )

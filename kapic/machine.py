@@ -8,14 +8,17 @@ Two machines in one process share nothing.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from kapic.acpi.builder import build_madt
 from kapic.acpi.cpus import madt_cpu_entries
-from kapic.boundary import PluginFault
-from kapic.errors import MadtError
+from kapic.boundary import UNKNOWN_PLUGIN, PluginFault
+from kapic.errors import MadtError, SimulationError
 from kapic.firmware.model import FirmwareEnv, FirmwareSession
 from kapic.hw.board import Board
 from kapic.hw.memory import PhysicalMemory, Visibility
@@ -23,10 +26,10 @@ from kapic.kernel.acpi_boot import acpi_process_madt
 from kapic.kernel.apic import ApicDriverRegistry
 from kapic.kernel.cpuhp import smp_init
 from kapic.kernel.env import KernelEnv
-from kapic.kernel.kernel import Kernel
+from kapic.kernel.kernel import Kernel, errno_name
 from kapic.kernel.smpboot import start_secondary
 from kapic.result import BootResult
-from kapic.sim.engine import Engine
+from kapic.sim.engine import Engine, SimulationAbort
 from kapic.sim.recorder import Recorder
 
 if TYPE_CHECKING:
@@ -38,12 +41,43 @@ if TYPE_CHECKING:
     from kapic.plugin import PluginHost
     from kapic.sim.engine import ProcessGen
 
-__all__ = ["DEFAULT_WATCHDOG_NS", "Machine"]
+__all__ = ["DEFAULT_WATCHDOG_NS", "STALL_EVENTS", "Machine", "WallBudgetExceeded"]
 
 #: the simulated-time watchdog: well past the kernel's 10 s alive wait
 DEFAULT_WATCHDOG_NS = 30_000_000_000
 #: the counters every result has, even at zero
 COUNTERS = ("ipis", "vm_exits", "mailbox_handshakes", "icr_writes")
+#: events without any AP coming online or failing before a boot is stopped as hung
+STALL_EVENTS = 5_000_000
+#: wall-clock seconds one boot may run before the code running is stopped (a plugin's loop
+#: that never yields); None: no budget
+DEFAULT_WALL_BUDGET_S: float | None = 600.0
+
+
+class WallBudgetExceeded(SimulationAbort):
+    """The boot's wall-clock budget ran out (raised by a timer signal wherever code runs)."""
+
+
+@contextlib.contextmanager
+def _wall_budget(seconds: float | None) -> Iterator[None]:
+    """Interrupt the code running after ``seconds`` of wall time (main thread, POSIX only)."""
+    usable = (seconds is not None and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+    assert seconds is not None
+
+    def expired(_signum: int, _frame: object) -> None:
+        raise WallBudgetExceeded(f"wall-clock budget of {seconds:g} s exceeded")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class Machine:
@@ -62,6 +96,7 @@ class Machine:
         watchdog_ns: int = DEFAULT_WATCHDOG_NS,
         visibility: Visibility | None = None,
         method: str = "auto",
+        wall_budget_s: float | None = DEFAULT_WALL_BUDGET_S,
     ) -> None:
         self.platform = platform
         self.firmware = firmware
@@ -69,6 +104,12 @@ class Machine:
         self.seed = seed
         self.method = method
         self.watchdog_ns = watchdog_ns
+        self.wall_budget_s = wall_budget_s
+        #: why --offline failed, CPU by CPU (the result is then cpu-failed)
+        self.offline_errors: list[str] = []
+        #: the spec the machine was built from (kapic.api.build_machine sets it), recorded in
+        #: the result so the run can be replayed
+        self.spec_json: dict[str, Any] | None = None
         #: the table the firmware hands to the kernel
         self.madt = madt
         self.engine = Engine()
@@ -133,17 +174,40 @@ class Machine:
         self.bp_done = self.engine.now
 
     def _run(self, until: int, max_events: int | None = None) -> bool:
-        """Run the engine; False when a plugin fault stopped it."""
+        """Run the engine; False when a plugin's fault (or the wall-clock budget) stopped it."""
         try:
-            self.engine.run(until=until, max_events=max_events)
+            with _wall_budget(self.wall_budget_s):
+                self.engine.run(until=until, max_events=max_events)
         except PluginFault as fault:
             fault.time_ns = self.engine.now
             self._fault = fault
             return False
+        except WallBudgetExceeded as exc:
+            self._fault = self._blame(exc, f"kept the CPU for more than {self.wall_budget_s:g} s "
+                                      "of wall time without returning to the simulation (a loop "
+                                      "that never yields?)")
+            return False
+        except (Exception, SystemExit) as exc:  # raised outside the boundary's guarded calls
+            blamed = self._blame(exc, f"raised {type(exc).__name__}: {exc}")
+            if blamed.owner is UNKNOWN_PLUGIN:
+                raise SimulationError(f"internal error at {self.engine.now} ns: "
+                                      f"{type(exc).__name__}: {exc}") from exc
+            self._fault = blamed
+            return False
         return True
 
+    def _blame(self, exc: BaseException, problem: str) -> PluginFault:
+        """A fault of the plugin whose code is deepest in ``exc``'s traceback."""
+        boundary = self.plugins.boundary
+        owner, where = boundary.culprit_frame(exc.__traceback__)
+        fault = PluginFault(owner or UNKNOWN_PLUGIN, where or "a callback", problem,
+                            traceback_text=boundary.format(exc))
+        fault.time_ns = self.engine.now
+        return fault
+
     def offline(self, cpus: list[int]) -> list[int]:
-        """After :meth:`boot`: take logical CPUs offline one by one; their return codes."""
+        """After :meth:`boot`: take logical CPUs offline one by one; their return codes. A CPU
+        the kernel refused to offline is a reason of the result, which is then cpu-failed."""
         from kapic.kernel.hotplug import cpu_down
 
         codes: list[int] = []
@@ -154,33 +218,50 @@ class Machine:
 
         self.engine.process(run(), "CPU0-hotplug", relax_ns=self.platform.param("relax_ns"))
         self._run(self.engine.now + self.watchdog_ns)
+        for cpu, code in zip(cpus, codes, strict=False):
+            if code:
+                self.offline_errors.append(f"cpu_down(CPU{cpu}) = {code} ({errno_name(code)}): "
+                                           "the kernel did not take it offline")
         return codes
 
     def boot(self, *, max_events: int | None = None) -> BootResult:
-        """Run the boot to its end (or the watchdog, or a plugin fault) and return the result."""
+        """Run the boot to its end (or the watchdog, or a plugin fault) and return the result.
+
+        ``max_events``: how many events may pass without any AP coming online or failing
+        before the boot is stopped as hung (a loop that never settles); the default is
+        :data:`STALL_EVENTS`, whatever the number of CPUs.
+        """
         wall0 = time.perf_counter()
-        if max_events is None:
-            max_events = 5_000_000 + 2_000 * len(self.cpus)
+        stall = STALL_EVENTS if max_events is None else max_events
         bp = self.engine.process(self._bp_main(), "CPU0", relax_ns=self.platform.param("relax_ns"))
         self.cpus[0].process = bp
         recorder = self.recorder
         # The watchdog bites when no AP has come online or failed for watchdog_ns: a boot
-        # that keeps failing CPUs after 10 s each still makes progress.
+        # that keeps failing CPUs after 10 s each still makes progress. The event budget
+        # counts the same way: events since the last progress.
         deadline = self.watchdog_ns
-        while self._run(deadline, max_events):
-            if self.bp_done is not None or self.engine.events >= max_events:
+        stalled = False
+        while True:
+            limit = recorder.progress_events + stall
+            if not self._run(deadline, limit) or self.bp_done is not None:
+                break
+            if self.engine.events >= limit:
+                if recorder.progress_events + stall > self.engine.events:
+                    continue  # progress since the budget was set: a new budget
+                stalled = True
                 break
             if recorder.last_progress_ns + self.watchdog_ns <= deadline or not self.engine.pending:
                 break
             deadline = recorder.last_progress_ns + self.watchdog_ns
         hung_why = None
         if self.bp_done is None and self._fault is None:
-            if self.engine.events >= max_events:
+            if stalled:
                 # The clock stays where the loop was stopped: that is how far it got.
                 hung_why = (
-                    f"stopped after {max_events} events at {self.engine.now / 1e9:g} s simulated: "
-                    "a loop that never settles (a spin that yields RELAX where it could "
-                    "declare itself with SPIN, or one whose words change every iteration)"
+                    f"stopped after {stall} events without progress, at "
+                    f"{self.engine.now / 1e9:g} s simulated: a loop that never settles (a spin "
+                    "that yields RELAX where it could declare itself with SPIN, or one whose "
+                    "words change every iteration)"
                 )
             else:
                 self.engine.now = max(self.engine.now,

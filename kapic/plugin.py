@@ -210,7 +210,7 @@ class PluginHost:
             return caller(**kwargs)
         except SimulationAbort:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             owner = self.boundary.culprit(exc.__traceback__) or PluginRef("<unknown>")
             raise self.boundary.fault(owner, f"hook {name}", exc) from None
 
@@ -286,10 +286,20 @@ class PluginHost:
 
     # -- the typed facade ---------------------------------------------------------------------
     def platforms(self) -> list[Platform]:
-        """Every platform model, names unique (``kapic_platforms``)."""
-        from kapic.platforms.model import Platform
+        """Every platform model, names unique (``kapic_platforms``); every timing parameter
+        a known name and a non-negative int."""
+        from kapic.platforms.model import PARAM_DOCS, Platform
 
-        return self._named("kapic_platforms", Platform, "platform", lambda i, r: None)
+        def check(platform: Platform, ref: PluginRef) -> None:
+            for key, value in platform.params.items():
+                problem = (f"unknown parameter {key!r}" if key not in PARAM_DOCS else
+                           None if type(value) is int and value >= 0 else
+                           f"parameter {key} = {value!r}: must be an int of 0 or more")
+                if problem is not None:
+                    raise PluginError(f"platform {platform.name!r}: {problem}", plugin=ref.name,
+                                      distribution=ref.distribution)
+
+        return self._named("kapic_platforms", Platform, "platform", check)
 
     def firmware_models(self) -> list[FirmwareModel]:
         """Every firmware model, names unique (``kapic_firmware_models``)."""

@@ -95,6 +95,8 @@ class BootResult:
     methods: dict[str, int] = field(default_factory=dict)
     #: ``mode`` (``serial`` or ``parallel``) and the ``reason`` for it
     bringup: dict[str, str] = field(default_factory=dict)
+    #: what was booted (``BootSpec.to_json()``), so the run can be replayed from its JSON
+    spec: dict[str, Any] | None = None
 
     @property
     def cpus_online(self) -> int:
@@ -142,6 +144,8 @@ class BootResult:
         }
         if self.plugin_error is not None:
             out["plugin_error"] = dict(self.plugin_error)
+        if self.spec is not None:
+            out["spec"] = dict(self.spec)
         return out
 
 

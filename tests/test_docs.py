@@ -437,6 +437,9 @@ class _Runner:
         line = line.removesuffix('; echo "exit status $?"')
         output = ""
         for part in _split(line, " && "):
+            redirect = re.search(r" > (\S+)$", part)  # stdout to a file in the directory
+            if redirect is not None:
+                part = part[: redirect.start()]
             stages = _split(part, " | ")
             program = re.sub(r"^(\w+=\S* )+", "", stages[0])
             example = re.fullmatch(r"python3? (docs/examples/\w+\.py)", program)
@@ -468,6 +471,9 @@ class _Runner:
                     shown = dataclasses.replace(shown, output=None)
                     break
                 out = filtered
+            if redirect is not None:
+                (self.tmp / redirect.group(1)).write_text(out)
+                out = ""
             output += err + out if len(stages) > 1 else out + err
             shown_rc = re.search(r"exit status (\d+)", comment)
             want = int(shown_rc.group(1)) if shown_rc else 0

@@ -32,7 +32,11 @@ def read_input(path_or_dash: str, stdin: BinaryIO | None = None) -> bytes:
         if os.path.isdir(path_or_dash):
             raise MadtError("is a directory, not a table file", source=path_or_dash)
         try:
-            with open(path_or_dash, "rb") as handle:
+            # O_NONBLOCK: opening a FIFO nobody writes to must not wait; reading it then
+            # blocks only while a writer is there (process substitution), else it is empty.
+            fd = os.open(path_or_dash, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            os.set_blocking(fd, True)
+            with os.fdopen(fd, "rb") as handle:
                 data = handle.read(MAX_INPUT_BYTES + 1)
         except OSError as exc:
             raise MadtError(exc.strerror or str(exc), source=path_or_dash) from None
@@ -42,24 +46,27 @@ def read_input(path_or_dash: str, stdin: BinaryIO | None = None) -> bytes:
     return data
 
 
-def load_madt_tables(path_or_dash: str, stdin: BinaryIO | None = None,
-                     ) -> list[tuple[str, bytes]]:
-    """``(source, table bytes)`` for every MADT in a raw table or acpidump text."""
+def load_madt_tables(path_or_dash: str, stdin: BinaryIO | None = None, *,
+                     name: str | None = None) -> list[tuple[str, bytes]]:
+    """``(source, table bytes)`` for every MADT in a raw table or acpidump text; ``name``
+    replaces the input's name in messages (a spooled FIFO keeps its own)."""
     data = read_input(path_or_dash, stdin)
-    source = _name(path_or_dash)
+    source = name or _name(path_or_dash)
     if looks_like_acpidump(data):
         return acpidump_madts(data, source)
     return [(source, data)]
 
 
 def load_madts(path_or_dash: str, stdin: BinaryIO | None = None, *,
-               types: MadtTypes | None = None) -> list[tuple[str, Madt, int]]:
+               types: MadtTypes | None = None, name: str | None = None,
+               ) -> list[tuple[str, Madt, int]]:
     """``(source, decoded table, input size)`` for every MADT of the input.
 
-    *types*: the subtable classes to decode with (None: the built-ins), as for ``parse_madt``.
+    *types*: the subtable classes to decode with (None: the built-ins), as for ``parse_madt``;
+    *name*: as for :func:`load_madt_tables`.
     """
     return [(source, parse_madt(data, source, types=types), len(data))
-            for source, data in load_madt_tables(path_or_dash, stdin)]
+            for source, data in load_madt_tables(path_or_dash, stdin, name=name)]
 
 
 def _name(path_or_dash: str) -> str:

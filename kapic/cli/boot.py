@@ -6,8 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from kapic.cli.common import add_machine_options, key_values, print_json, watchdog_ns
-from kapic.errors import ConfigError, ExitCode
+from kapic.cli.common import (
+    add_machine_options,
+    key_values,
+    print_json,
+    wall_budget,
+    watchdog_ns,
+)
+from kapic.errors import ConfigError, ExitCode, InputError
 from kapic.result import method_label, state_summary
 
 __all__ = ["add_parser"]
@@ -22,6 +28,9 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--trace", action="store_true", help="also print the event trace")
     parser.add_argument("--offline", action="append", type=int, default=[], metavar="CPU",
                         help="after the boot, take logical CPU offline (repeatable)")
+    parser.add_argument("--replay", metavar="FILE", default=None,
+                        help="boot again what a 'kapic boot --json' output in FILE booted (its "
+                        "'spec'); other machine options are then not allowed")
     parser.set_defaults(func=run, json_errors=True)
 
 
@@ -29,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from kapic.api import BootSpec, build_machine
     from kapic.plugin import PluginHost
 
-    spec = BootSpec(
+    spec = _replayed(args) if args.replay is not None else BootSpec(
         platform=args.platform or "bare-metal",
         kernel=args.kernel,
         method=args.method,
@@ -41,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         watchdog_ns=watchdog_ns(args.watchdog),
         firmware=args.firmware,
         relaxed_memory=args.relaxed_memory,
+        wall_budget_s=wall_budget(args.wall_budget),
     )
     # An error here still gives a --json object (kapic.cli.main prints it).
     host = PluginHost.from_options(args.plugin_options)
@@ -77,3 +87,29 @@ def run(args: argparse.Namespace) -> int:
         return int(ExitCode.PLUGIN)
     # A hung boot is a boot in which a CPU failed to come up: exit 1, as for a failed CPU.
     return int(ExitCode.OK if result.result == "ok" else ExitCode.FAILED)
+
+
+def _replayed(args: argparse.Namespace) -> Any:
+    """The ``BootSpec`` a ``kapic boot --json`` output recorded."""
+    import json
+
+    from kapic.acpi.loader import read_input
+    from kapic.api import BootSpec
+
+    given = [opt for opt, value in (("--platform", args.platform), ("--method", args.method),
+                                    ("--cpus", args.cpus), ("--madt", args.madt),
+                                    ("--config", args.config), ("--param", args.param),
+                                    ("--firmware", args.firmware))
+             if value]
+    if given or args.seed or args.watchdog is not None or args.relaxed_memory \
+            or args.kernel != "upstream":
+        raise ConfigError(f"--replay {args.replay}: the file says what to boot; drop "
+                          f"{', '.join(given) or 'the other machine options'}")
+    try:
+        doc = json.loads(read_input(args.replay))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"not a 'kapic boot --json' output: {exc}", source=args.replay) from None
+    if not isinstance(doc, dict) or "spec" not in doc:
+        raise InputError("no 'spec' object: not a 'kapic boot --json' output of kapic 0.2 or "
+                         "later", source=args.replay, field="spec")
+    return BootSpec.from_json(doc["spec"], args.replay)

@@ -10,7 +10,14 @@ from typing import Any
 
 from kapic.errors import ConfigError, InputError, KapicError, PluginError
 
-__all__ = ["add_machine_options", "error_json", "key_values", "print_json"]
+__all__ = [
+    "add_machine_options",
+    "error_json",
+    "key_values",
+    "print_json",
+    "wall_budget",
+    "watchdog_ns",
+]
 
 
 def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
@@ -31,7 +38,10 @@ def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) 
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="platform timing parameter, e.g. vcpu_delay_ns=100000")
     parser.add_argument("--firmware", default=None, help="firmware model (default: platform's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed, 0 or more (default 0)")
+    parser.add_argument("--wall-budget", type=float, default=None, metavar="SECONDS",
+                        help="wall-clock seconds one boot may take before the code running "
+                        "is stopped as a plugin error (default 600)")
     parser.add_argument("--watchdog", type=float, default=None, metavar="SECONDS",
                         help="simulated-time watchdog (default 30 s)")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
@@ -47,12 +57,30 @@ def key_values(items: Sequence[str], option: str) -> dict[str, str]:
     return out
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:  # random.Random(-5) is random.Random(5): a negative seed would lie
+        raise argparse.ArgumentTypeError(f"{value} is negative (seeds are 0 or more)")
+    return value
+
+
 def watchdog_ns(seconds: float | None) -> int | None:
+    """``--watchdog SECONDS`` in ns: at least 1 us, at most an hour."""
     if seconds is None:
         return None
-    if not 0 < seconds <= 3600:
-        raise ConfigError(f"--watchdog {seconds}: must be between 0 and 3600 seconds")
-    return int(seconds * 1e9)
+    if not 1e-6 <= seconds <= 3600:
+        raise ConfigError(f"--watchdog {seconds}: must be between 1e-06 and 3600 seconds")
+    return round(seconds * 1e9)
+
+
+def wall_budget(seconds: float | None) -> float | None:
+    """``--wall-budget SECONDS``: positive (default: the machine's)."""
+    if seconds is not None and not 0 < seconds <= 86_400:
+        raise ConfigError(f"--wall-budget {seconds}: must be between 0 and 86400 seconds")
+    return seconds
 
 
 def print_json(obj: Any) -> None:

@@ -82,11 +82,18 @@ def _check_writable(option: str, path: str) -> None:
         raise InputError(f"{option}: directory {str(target.parent)!r} does not exist", source=path)
 
 
-def _spool_stdin(stack: contextlib.ExitStack) -> str:
-    """Standard input saved to a file: every run of the comparison reads the MADT again."""
+def _spool(stack: contextlib.ExitStack, source: str) -> str:
+    """Standard input, a FIFO or a device saved to a file: every run of the comparison reads
+    the MADT again, and such an input can be read only once."""
+    import io
+
+    from kapic.acpi.loader import load_madts, read_input
+
+    data = read_input(source)
+    load_madts("-", io.BytesIO(data), name="<stdin>" if source == "-" else source)  # errors
     directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="kapic-"))
-    path = Path(directory) / "stdin-madt"
-    path.write_bytes(sys.stdin.buffer.read())
+    path = Path(directory) / "spooled-madt"
+    path.write_bytes(data)
     return str(path)
 
 
@@ -110,8 +117,10 @@ def _run_one(spec: Any, host: Any, label: str) -> BootResult:
 def run(args: argparse.Namespace) -> int:
     """Run the comparison described by ``args``; return the exit status."""
     with contextlib.ExitStack() as stack:
-        if args.madt == "-":
-            args.madt = _spool_stdin(stack)
+        madt = args.madt
+        if madt == "-" or (madt is not None and Path(madt).exists()
+                           and not Path(madt).is_dir() and not Path(madt).is_file()):
+            args.madt = _spool(stack, madt)
         return _compare(args)
 
 
@@ -125,8 +134,11 @@ def _compare(args: argparse.Namespace) -> int:
     if args.plot is not None:
         check_plot_path(args.plot)
         require_matplotlib()
-    if args.madt is not None and not Path(args.madt).is_file():
+    if args.madt is not None and not Path(args.madt).exists():
         raise InputError("no such file", source=args.madt)
+    if args.madt is not None and Path(args.madt).is_dir():
+        raise InputError("is a directory, not a table file", source=args.madt)
+
     config = key_values(args.config, "--config")
     params = key_values(args.param, "--param")
     watchdog = watchdog_ns(args.watchdog)
@@ -141,6 +153,8 @@ def _compare(args: argparse.Namespace) -> int:
     if not 1 <= args.repeat <= 1000:
         raise ConfigError(f"--repeat {args.repeat}: must be between 1 and 1000")
     host = PluginHost.from_options(args.plugin_options)
+    if args.firmware is not None:
+        host.firmware(args.firmware)  # an unknown model is a usage error before any run
     plan = compare_plan(args.platform, args.method, plugins=host,
                         same_platform=args.same_platform, firmware=args.firmware)
     if not plan:

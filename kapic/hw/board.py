@@ -78,6 +78,7 @@ class Board:
             cpu.state = "crashed"  # no code anywhere: nothing to run
             self.recorder.event(cpu.index, "ap-crash", f"started at 0x{entry:x}: no code there")
             return
+        self.reset_cpu(cpu)  # a CPU runs one thing: a second start replaces the first
         cpu.state = "running"
         cpu.process = self.engine.process(
             self._code(cpu, entry, mode), f"CPU{cpu.index}",

@@ -28,6 +28,14 @@ __all__ = ["CpuMemory", "IoMem", "PhysicalMemory", "Visibility"]
 
 PAGE_SIZE = 4096
 _PAGE_SHIFT = 12
+#: the physical address space: 52 bits (MAXPHYADDR of x86-64)
+PHYS_ADDR_LIMIT = 1 << 52
+
+
+def _check_range(addr: int, size: int) -> None:
+    if addr < 0 or addr + size > PHYS_ADDR_LIMIT:
+        raise ValueError(f"physical address 0x{addr:x} ({size} bytes) is outside the 52-bit "
+                         "physical address space")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +58,7 @@ class PhysicalMemory:
 
     # -- raw access (what other CPUs see) ---------------------------------------------------
     def read_bytes(self, addr: int, size: int) -> bytes:
+        _check_range(addr, size)
         out = bytearray()
         while size:
             page, off = addr >> _PAGE_SHIFT, addr & (PAGE_SIZE - 1)
@@ -62,6 +71,7 @@ class PhysicalMemory:
 
     def write_bytes(self, addr: int, data: bytes) -> None:
         start, total = addr, len(data)
+        _check_range(addr, total)
         pos = 0
         while pos < total:
             page, off = addr >> _PAGE_SHIFT, addr & (PAGE_SIZE - 1)

@@ -27,13 +27,20 @@ if TYPE_CHECKING:
     from kapic.sim.engine import Signal
     from kapic.sim.recorder import LogLine
 
-__all__ = ["Kernel", "KernelCpu", "RealModeHeader"]
+__all__ = ["Kernel", "KernelCpu", "RealModeHeader", "errno_name"]
 
 #: errno values kernel code returns
 EINVAL: Final = 22
 EIO: Final = 5
 ENODEV: Final = 19
 EOPNOTSUPP: Final = 95
+_ERRNO_NAMES: Final = {EINVAL: "EINVAL", EIO: "EIO", ENODEV: "ENODEV", EOPNOTSUPP: "EOPNOTSUPP"}
+
+
+def errno_name(code: int) -> str:
+    """``-95`` -> ``-EOPNOTSUPP`` (the errno values kernel code here returns)."""
+    name = _ERRNO_NAMES.get(-code)
+    return f"-{name}" if name else str(code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,8 @@ class KernelCpu:
     error: str | None = None
     #: the boot CPU stopped waiting for this AP (failure); it may still show up later
     abandoned: bool = False
+    #: how many times the AP started at a wakeup vector (more than once loses its state)
+    starts: int = 0
 
 
 class Kernel:

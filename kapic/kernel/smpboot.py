@@ -105,6 +105,17 @@ def start_secondary(kernel: Kernel, cpu: Cpu, entry: int, mode: str) -> Generato
         kernel.trace("ap-stray", f"APIC 0x{cpu.apic_id:x} started at 0x{entry:x} unasked", cpu.index)
         cpu.state = "crashed"
         return
+    kcpu.starts += 1
+    if kcpu.starts > 1:
+        # A second start of a CPU that already runs kernel code (a broadcast wakeup, a CPU
+        # woken twice): whatever it was doing is lost, and the kernel does not know.
+        when = "after it came alive" if kcpu.alive_ns is not None else "before it came alive"
+        kcpu.error = (f"started again at 0x{entry:x} ({mode} mode) {when}: the CPU's state "
+                      "is lost")
+        kernel.trace("ap-restarted", kcpu.error, kcpu.cpu)
+        kcpu.state = "failed"
+        cpu.state = "crashed"
+        return
     expected = kcpu.expected_entry
     want_mode = "real" if expected == kernel.real_mode_header.trampoline_start else "long"
     if entry != expected or mode != want_mode:

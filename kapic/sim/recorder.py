@@ -35,6 +35,8 @@ class Recorder:
         self.cpus_done = 0
         #: simulated time of the last AP that came online or failed (the watchdog's clock)
         self.last_progress_ns = 0
+        #: the engine's event count then (the event budget's clock)
+        self.progress_events = 0
 
     def printk(self, message: str, level: str = "info") -> None:
         """A kernel log line at the current simulated time."""
@@ -60,5 +62,6 @@ class Recorder:
         """One more AP of ``total`` came online or failed."""
         self.cpus_done += 1
         self.last_progress_ns = self._engine.now
+        self.progress_events = self._engine.events
         if self.progress is not None:
             self.progress(self.cpus_done, total)

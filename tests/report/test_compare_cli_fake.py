@@ -235,10 +235,13 @@ def test_blocked_plugins_reach_plan_and_runs(api: FakeApi) -> None:
 
 
 def test_madt_from_stdin_is_read_once_for_every_run(api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
-    stdin = types.SimpleNamespace(buffer=io.BytesIO(b"APIC table bytes"))
+    from kapic import build_madt, describe_madt
+
+    table = build_madt(describe_madt(cpus=2))  # decoded once up front, so a real table
+    stdin = types.SimpleNamespace(buffer=io.BytesIO(table))
     monkeypatch.setattr(sys, "stdin", stdin)
     assert main(["compare", "--madt", "-"]) == 0
-    assert api.madt_bytes == [b"APIC table bytes"] * len(PLAN)
+    assert api.madt_bytes == [table] * len(PLAN)
     assert all(s.cpus is None and s.madt is not None for s in api.specs)
     assert not any(Path(s.madt or "").exists() for s in api.specs)  # the spool is removed
 
