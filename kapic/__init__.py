@@ -22,9 +22,11 @@ from kapic.errors import (
     MadtError,
     PluginError,
 )
+from kapic.faults.model import Expect, Fault, FaultContext, FaultParam
 from kapic.firmware.model import FirmwareEnv, FirmwareModel, FirmwareSession
 from kapic.hw.board import Vmm
 from kapic.hw.cpu import Cpu
+from kapic.hw.hypervisor import HypervisorPolicy
 from kapic.hw.lapic import (
     APIC_DM_INIT,
     APIC_DM_STARTUP,
@@ -90,9 +92,14 @@ __all__ = [
     "Cpu",
     "CpuResult",
     "ExitCode",
+    "Expect",
+    "Fault",
+    "FaultContext",
+    "FaultParam",
     "FirmwareEnv",
     "FirmwareModel",
     "FirmwareSession",
+    "HypervisorPolicy",
     "InputError",
     "IoMem",
     "KapicError",

@@ -7,10 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kapic.acpi.builder import describe_madt
+from kapic.acpi.builder import build_madt, describe_madt
 from kapic.acpi.madt import Madt
+from kapic.acpi.walker import parse_madt
 from kapic.boundary import PluginFault
 from kapic.errors import ConfigError, InputError, MadtError, MissingFirmwareError, PluginError
+from kapic.faults.model import FaultContext, parse_fault
 from kapic.kernel.config import KernelConfig, get_profile
 from kapic.machine import DEFAULT_WATCHDOG_NS, Machine
 from kapic.plugin import PluginHost
@@ -49,6 +51,8 @@ class BootSpec:
     relaxed_memory: bool = False
     #: wall-clock seconds the boot may take (None: the machine's default)
     wall_budget_s: float | None = None
+    #: fault scenarios, as ``--fault`` takes them: ``NAME[:KEY=VALUE,...]``
+    faults: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         """Every field, as ``kapic boot --json`` records it (``--replay`` reads it back)."""
@@ -57,7 +61,7 @@ class BootSpec:
             "cpus": self.cpus, "madt": self.madt, "config": dict(self.config),
             "params": dict(self.params), "seed": self.seed, "watchdog_ns": self.watchdog_ns,
             "firmware": self.firmware, "relaxed_memory": self.relaxed_memory,
-            "wall_budget_s": self.wall_budget_s,
+            "wall_budget_s": self.wall_budget_s, "faults": list(self.faults),
         }
 
     @classmethod
@@ -75,13 +79,15 @@ class BootSpec:
                  "cpus": (int, type(None)), "madt": (str, type(None)), "config": dict,
                  "params": dict, "seed": int, "watchdog_ns": (int, type(None)),
                  "firmware": (str, type(None)), "relaxed_memory": bool,
-                 "wall_budget_s": (int, float, type(None))}
+                 "wall_budget_s": (int, float, type(None)), "faults": list}
         for key, value in obj.items():
             if not isinstance(value, kinds[key]) or (
                     isinstance(value, bool) and kinds[key] in (int, (int, type(None)))):
                 raise InputError(f"{value!r} is not of the right type", source=source,
                                  field=f"spec.{key}")
-        return cls(**obj)
+        if not all(isinstance(f, str) for f in obj.get("faults", [])):
+            raise InputError("faults must be strings", source=source, field="spec.faults")
+        return cls(**{**obj, "faults": tuple(obj.get("faults", ()))})
 
 
 def load_madt(path: str, host: PluginHost | None = None) -> Madt:
@@ -98,8 +104,10 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
     from kapic.hw.memory import Visibility
 
     host = plugins or PluginHost()
+    faults = _apply_faults(spec, host)
     declared = host.platform(spec.platform)
-    platform = declared.with_params(spec.params)
+    fault_params = {k: v for ctx in faults.values() for k, v in ctx.params.items()}
+    platform = declared.with_params({**spec.params, **fault_params})
     try:
         firmware = host.firmware(spec.firmware or platform.firmware)
     except ConfigError as exc:
@@ -133,6 +141,19 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
         madt = boundary.call(f"WakeupMethod {wm.name!r} force_madt", wm.force_madt, madt,
                              platform, check=_madt_check)
         method = wm.name
+    firmware_owner = host.owner(firmware)
+    published = madt  # what the firmware itself knows (a fault may change what the OS gets)
+    for name, ctx in faults.items():
+        owner = host.owner(host.fault(name))
+        for transform in ctx.madt_transforms:
+            madt = boundary.call(f"fault {name!r} MADT change", transform, madt, owner=owner,
+                                 check=_madt_check)
+        for corrupt in ctx.byte_transforms:
+            data = boundary.call(f"fault {name!r} table bytes", corrupt, build_madt(madt),
+                                 owner=owner)
+            madt = parse_madt(data, f"the MADT as fault {name!r} left it")
+        for variant in ctx.firmware_variants:
+            firmware = boundary.call(f"fault {name!r} firmware", variant, firmware, owner=owner)
     machine = Machine(
         madt=madt,
         platform=platform,
@@ -142,12 +163,32 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
         plugins=host,
         seed=spec.seed,
         watchdog_ns=spec.watchdog_ns or DEFAULT_WATCHDOG_NS,
-        visibility=Visibility(relaxed=True) if spec.relaxed_memory else None,
+        visibility=(Visibility(relaxed=True)
+                    if spec.relaxed_memory or any(c.relaxed for c in faults.values()) else None),
         method=method,
+        firmware_owner=firmware_owner,
+        firmware_madt=published,
+        fault_hooks=[(host.owner(host.fault(name)), name, ctx) for name, ctx in faults.items()],
         **({} if spec.wall_budget_s is None else {"wall_budget_s": spec.wall_budget_s}),
     )
     machine.spec_json = spec.to_json()
     return machine
+
+
+def _apply_faults(spec: BootSpec, host: PluginHost) -> dict[str, FaultContext]:
+    """Each fault of ``spec`` applied to a context of its own, by name (checked first)."""
+    out: dict[str, FaultContext] = {}
+    for text in spec.faults:
+        name, raw = parse_fault(text)
+        fault = host.fault(name)
+        if name in out:
+            raise ConfigError(f"--fault {name} given twice")
+        values = fault.values(raw)
+        ctx = FaultContext(spec.seed, name)
+        host.boundary.call(f"fault {name!r} apply", fault.apply, ctx, values,
+                           owner=host.owner(fault))
+        out[name] = ctx
+    return out
 
 
 def _check_processors(madt: Madt, source: str) -> None:

@@ -24,6 +24,7 @@ from kapic.markers import PROJECT, hookimpl, hookspec
 
 if TYPE_CHECKING:
     from kapic.acpi.entry import MadtEntry
+    from kapic.faults.model import Fault
     from kapic.firmware.model import FirmwareModel
     from kapic.kernel.acpi_boot import MadtHandler
     from kapic.kernel.apic import ApicDriverRegistry
@@ -162,5 +163,27 @@ def kapic_wakeup_methods() -> list[WakeupMethod]:
     naming both plugins.
 
     .. versionadded:: 0.1
+    """
+    return []
+
+
+# -------------------------------------------------------------------------------------------
+# Fault scenarios (``--fault NAME[:k=v,...]``, ``kapic faults``)
+# -------------------------------------------------------------------------------------------
+
+
+@hookspec
+def kapic_faults() -> list[Fault]:
+    """Provide fault scenarios: a firmware, a hypervisor, the kernel or the MADT going wrong.
+
+    :return: a list of :class:`kapic.Fault`: a name, its layer, typed parameters with
+        defaults, ``apply(context, params)`` and the expected outcome per kernel profile.
+
+    Results of all plugins are collected; names are unique across plugins (``override=True``
+    replaces on purpose). ``apply`` runs through the plugin boundary when a machine is built
+    with the fault, and what it registers on the :class:`kapic.FaultContext` runs later
+    (hypervisor answers, kernel code at ``native_smp_prepare_cpus``), guarded the same way.
+
+    .. versionadded:: 0.2
     """
     return []

@@ -12,12 +12,12 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kapic.acpi.builder import build_madt
 from kapic.acpi.cpus import madt_cpu_entries
-from kapic.boundary import UNKNOWN_PLUGIN, PluginFault
+from kapic.boundary import UNKNOWN_PLUGIN, PluginFault, PluginRef
 from kapic.errors import MadtError, SimulationError
 from kapic.firmware.model import FirmwareEnv, FirmwareSession
 from kapic.hw.board import Board
@@ -34,6 +34,7 @@ from kapic.sim.recorder import Recorder
 
 if TYPE_CHECKING:
     from kapic.acpi import Madt
+    from kapic.faults.model import FaultContext
     from kapic.firmware.model import FirmwareModel
     from kapic.hw.cpu import Cpu
     from kapic.kernel.config import KernelConfig, KernelProfile
@@ -97,6 +98,9 @@ class Machine:
         visibility: Visibility | None = None,
         method: str = "auto",
         wall_budget_s: float | None = DEFAULT_WALL_BUDGET_S,
+        firmware_owner: PluginRef | None = None,
+        firmware_madt: Madt | None = None,
+        fault_hooks: Sequence[tuple[PluginRef, str, FaultContext]] = (),
     ) -> None:
         self.platform = platform
         self.firmware = firmware
@@ -121,8 +125,13 @@ class Machine:
         self.board = Board(self.engine, self.recorder, platform, apic_ids, seed=seed,
                            visibility=visibility)
         boundary = plugins.boundary
-        owner = plugins.owner(firmware)
-        env = FirmwareEnv(self.board, madt, boundary, owner, firmware.name)
+        self._fault_hooks = list(fault_hooks)
+        for fault_owner, name, ctx in self._fault_hooks:  # the hypervisor's (faulty) answers
+            for setup in ctx.hypervisor_setups:
+                boundary.call(f"fault {name!r} hypervisor", setup, self.board.hypervisor,
+                              owner=fault_owner)
+        owner = firmware_owner or plugins.owner(firmware)
+        env = FirmwareEnv(self.board, firmware_madt or madt, boundary, owner, firmware.name)
         session = boundary.call(f"firmware {firmware.name!r} park", firmware.park, env,
                                 owner=owner, check=_session_check)
         self.firmware_session: FirmwareSession = session or FirmwareSession()
@@ -170,6 +179,10 @@ class Machine:
         acpi_process_madt(kernel, self.madt, self.plugins.madt_handlers())
         kernel.apic_state.x86_64_probe_apic()
         self.plugins.smp_prepare_cpus(kernel)  # native_smp_prepare_cpus()
+        for fault_owner, name, ctx in self._fault_hooks:
+            for hook in ctx.kernel_hooks:
+                self.plugins.boundary.call(f"fault {name!r} kernel hook", hook, kernel,
+                                           owner=fault_owner)
         yield from smp_init(kernel)
         self.bp_done = self.engine.now
 

@@ -36,6 +36,7 @@ from kapic.markers import PROJECT
 from kapic.sim.engine import SimulationAbort
 
 if TYPE_CHECKING:
+    from kapic.faults.model import Fault
     from kapic.firmware.model import FirmwareModel
     from kapic.kernel.acpi_boot import MadtHandler
     from kapic.kernel.apic import ApicDriverRegistry
@@ -53,6 +54,7 @@ BUILTIN_MODULES = {
     "builtin-platforms": "kapic.platforms.builtin",
     "builtin-apic-drivers": "kapic.kernel.apic_drivers",
     "builtin-firmware": "kapic.firmware.builtin",
+    "builtin-faults": "kapic.faults.builtin",
 }
 
 #: every hook a plugin may implement
@@ -197,6 +199,7 @@ class PluginHost:
         self.wakeup_methods()
         self.madt_handlers()
         self.madt_types()
+        self.faults()
 
     # -- calling hooks ------------------------------------------------------------------------
     def ref(self, plugin_name: str) -> PluginRef:
@@ -334,6 +337,19 @@ class PluginHost:
                 f"{first.name!r} of {self.owner(first)}: the kernel has one INIT/SIPI fallback",
                 plugin=ref.name, distribution=ref.distribution)
         return methods
+
+    def faults(self) -> list[Fault]:
+        """Every fault scenario, names unique (``kapic_faults``)."""
+        from kapic.faults.model import Fault
+
+        def claim(fault: Fault, ref: PluginRef) -> None:
+            self.boundary.claim(fault.apply, ref)
+
+        return self._named("kapic_faults", Fault, "fault", claim)
+
+    def fault(self, name: str) -> Fault:
+        """The fault scenario ``name``."""
+        return _named(self.faults(), name, "fault")
 
     def madt_handlers(self) -> list[MadtHandler]:
         """Every MADT subtable handler, stamped with its plugin (``kapic_madt_handlers``)."""

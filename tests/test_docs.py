@@ -304,6 +304,9 @@ def _run_filter(stage: str, text: str) -> str | None:
     if argv[0] == "tail":
         n = int(argv[-1].lstrip("-"))
         return "".join(text.splitlines(keepends=True)[-n:])
+    if argv[0] == "head":
+        n = int(argv[-1].lstrip("-"))
+        return "".join(text.splitlines(keepends=True)[:n])
     if argv[:2] == ["grep", "-E"]:
         return "".join(line for line in text.splitlines(keepends=True)
                        if re.search(argv[2], line))

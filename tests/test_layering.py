@@ -31,6 +31,7 @@ RANKS: dict[str, int] = {
     "kapic.firmware": 3,
     "kapic.kernel": 4,
     "kapic.methods": 5,
+    "kapic.faults": 5,
     "kapic.hookspecs": 6,
     "kapic.plugin": 7,
     "kapic.classify": 8,

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         firmware=args.firmware,
         relaxed_memory=args.relaxed_memory,
         wall_budget_s=wall_budget(args.wall_budget),
+        faults=tuple(args.fault),
     )
     # An error here still gives a --json object (kapic.cli.main prints it).
     host = PluginHost.from_options(args.plugin_options)
@@ -99,7 +100,7 @@ def _replayed(args: argparse.Namespace) -> Any:
     given = [opt for opt, value in (("--platform", args.platform), ("--method", args.method),
                                     ("--cpus", args.cpus), ("--madt", args.madt),
                                     ("--config", args.config), ("--param", args.param),
-                                    ("--firmware", args.firmware))
+                                    ("--firmware", args.firmware), ("--fault", args.fault))
              if value]
     if given or args.seed or args.watchdog is not None or args.relaxed_memory \
             or args.kernel != "upstream":

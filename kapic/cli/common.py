@@ -38,6 +38,8 @@ def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) 
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="platform timing parameter, e.g. vcpu_delay_ns=100000")
     parser.add_argument("--firmware", default=None, help="firmware model (default: platform's)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME[:K=V,...]",
+                        help="a fault scenario (repeatable; 'kapic faults' lists them)")
     parser.add_argument("--seed", type=_seed, default=0, help="random seed, 0 or more (default 0)")
     parser.add_argument("--wall-budget", type=float, default=None, metavar="SECONDS",
                         help="wall-clock seconds one boot may take before the code running "

@@ -155,6 +155,11 @@ def _compare(args: argparse.Namespace) -> int:
     host = PluginHost.from_options(args.plugin_options)
     if args.firmware is not None:
         host.firmware(args.firmware)  # an unknown model is a usage error before any run
+    for text in args.fault:  # so is an unknown fault or parameter
+        from kapic.faults.model import parse_fault
+
+        name, raw = parse_fault(text)
+        host.fault(name).values(raw)
     plan = compare_plan(args.platform, args.method, plugins=host,
                         same_platform=args.same_platform, firmware=args.firmware)
     if not plan:
@@ -174,6 +179,7 @@ def _compare(args: argparse.Namespace) -> int:
                 seed=args.seed + repeat,
                 watchdog_ns=watchdog,
                 firmware=args.firmware,
+                faults=tuple(args.fault),
             )
             label = f"[{index}/{len(plan)}] {method} on {platform}"
             if args.repeat > 1:

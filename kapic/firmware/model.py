@@ -92,6 +92,16 @@ class FirmwareEnv:
 
         self._board.engine.on_write(lo, hi, guarded)
 
+    def vcpu_delay(self, cpu: Cpu) -> int | None:
+        """ns until the hypervisor runs ``cpu`` once it has work to do (a parked AP that saw a
+        command); None: the hypervisor never runs it."""
+        return self._board.hypervisor.vcpu_delay(cpu)
+
+    def apic_id_of(self, cpu: Cpu) -> int:
+        """The APIC ID ``cpu`` believes it has: what the hypervisor answers to CPUID leaf 0xB
+        (TDVF and td-shim ask with TDVMCALL); a lying hypervisor changes it."""
+        return self._board.hypervisor.apic_id_of(cpu)
+
     def start_cpu(self, cpu: Cpu, vector: int, mode: str = "long") -> None:
         """``cpu`` leaves the firmware and jumps to ``vector``."""
         self._board.start_cpu(cpu, vector, mode)

@@ -17,6 +17,7 @@ from kapic.hw.lapic import APIC_DM_INIT, APIC_DM_STARTUP
 
 if TYPE_CHECKING:
     from kapic.hw.cpu import Cpu
+    from kapic.hw.hypervisor import HypervisorPolicy
     from kapic.platforms.model import Platform
     from kapic.sim.engine import Engine
     from kapic.sim.recorder import Recorder
@@ -33,11 +34,13 @@ class ApicBus:
         recorder: Recorder,
         platform: Platform,
         start_cpu: Callable[[Cpu, int, str], None],
+        hypervisor: HypervisorPolicy,
     ) -> None:
         self.engine = engine
         self.recorder = recorder
         self.platform = platform
         self._start_cpu = start_cpu
+        self._hypervisor = hypervisor
         self._cpus: Sequence[Cpu] = ()
         self._by_apic_id: dict[int, int] = {}
 
@@ -65,8 +68,19 @@ class ApicBus:
             return True
         delay = platform.param("ipi_latency_ns")
         if platform.hypervisor != "none":
-            delay += platform.param("vcpu_delay_ns")
-        self.engine.schedule(delay, self._deliver, (index, mode, vector, level, asserted))
+            vcpu = self._hypervisor.vcpu_delay(self._cpus[index])
+            if vcpu is None:  # the VMM never runs the target: the IPI waits forever
+                self.recorder.event(index, "vcpu-never-runs", "an IPI is never delivered")
+                return True
+            delay += vcpu
+            copies = self._hypervisor.ipi_copies(src, dest, mode)
+            if copies == 0:
+                self.recorder.event(index, "ipi-dropped", "the VMM dropped it")
+                return True
+        else:
+            copies = 1
+        for _ in range(copies):
+            self.engine.schedule(delay, self._deliver, (index, mode, vector, level, asserted))
         return True
 
     def _deliver(self, arg: tuple[int, int, int, bool, bool]) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from kapic.hw.apicbus import ApicBus
 from kapic.hw.cpu import Cpu
+from kapic.hw.hypervisor import HypervisorPolicy
 from kapic.hw.lapic import LapicDevice
 from kapic.hw.memory import PhysicalMemory, Visibility
 from kapic.sim.engine import ProcessGen
@@ -47,8 +48,10 @@ class Board:
         self.platform = platform
         self.memory = PhysicalMemory(engine, visibility=visibility, seed=seed)
         self._rng = random.Random(seed)
+        #: what the hypervisor decides (fault scenarios change it; its own seeded RNG)
+        self.hypervisor = HypervisorPolicy(platform, random.Random(f"hypervisor:{seed}"))
         self._jitter_ppm = platform.param("jitter_ppm")
-        self.bus = ApicBus(engine, recorder, platform, self.start_cpu)
+        self.bus = ApicBus(engine, recorder, platform, self.start_cpu, self.hypervisor)
         self.cpus: list[Cpu] = [
             Cpu(index, apic_id, LapicDevice(self.bus, index, apic_id), self.memory.cpu_view(index))
             for index, apic_id in enumerate(apic_ids)
@@ -98,7 +101,11 @@ class Board:
             self.reset_cpu(cpu)
             self.start_cpu(cpu, entry, mode)
 
-        self.engine.schedule(self.platform.param("vcpu_delay_ns"), run)
+        delay = self.hypervisor.vcpu_delay(cpu)
+        if delay is None:
+            self.recorder.event(cpu.index, "vcpu-never-runs", f"start at 0x{entry:x} never runs")
+            return
+        self.engine.schedule(delay, run)
 
 
 class Vmm:

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from kapic import (
+    Fault,
     FirmwareModel,
     Kernel,
     Madt,
@@ -23,6 +24,7 @@ from kapic import (
     hookimpl,
 )
 from kapic_acpi_mailbox import madt_wakeup, madt_wakeup_seed
+from kapic_acpi_mailbox.faults import MAILBOX_FAULTS
 from kapic_acpi_mailbox.firmware import MailboxFirmware, TdShimFirmware, TdShimNoAckFirmware
 from kapic_acpi_mailbox.mailbox import TDVF_MAILBOX, TDVF_RESET_VECTOR
 
@@ -74,6 +76,10 @@ class _Plugin:
                 unavailable=_unavailable,
             )
         ]
+
+    @hookimpl
+    def kapic_faults(self) -> list[Fault]:
+        return list(MAILBOX_FAULTS)
 
     @hookimpl
     def kapic_firmware_models(self) -> list[FirmwareModel]:

@@ -57,6 +57,13 @@ class MailboxFirmware(FirmwareModel):
     apic_id_first = False
     acknowledges = True
     supports_test = True
+    #: bytes the acknowledgement clears at offset 0 (TDVF: 8, Command to ApicId)
+    ack_bytes = 8
+    #: how long after reading a command the addressed AP acts on it
+    ack_delay_ns = 0
+    #: fault variants: no AP reacts to a command; another parked AP answers it
+    ignores_commands = False
+    wrong_cpu_answers = False
 
     def publish_madt(self, madt: Madt) -> Madt:
         """TDVF appends an MP Wakeup structure (version 1) to QEMU's MADT."""
@@ -70,7 +77,7 @@ class MailboxFirmware(FirmwareModel):
         poller = MailboxPoller(self, env, base, reset_vector(env.madt))
         for cpu in env.aps:
             cpu.state = "firmware"
-            poller.parked[cpu.apic_id] = cpu
+            poller.parked[env.apic_id_of(cpu)] = cpu  # the ID the VMM tells it (CPUID 0xB)
         mem = env.memory
         mem.write(base + COMMAND, 4, 0)
         mem.write(base + APIC_ID, 4, APIC_ID_INVALID)
@@ -113,6 +120,8 @@ class MailboxPoller(FirmwareSession):
 
     def poll(self, _arg: object = None) -> None:
         self.pending = False
+        if self.model.ignores_commands:
+            return
         mem, base = self.env.memory, self.base
         if self.model.apic_id_first:
             targets = self._targets(mem.read(base + APIC_ID, 4))
@@ -122,32 +131,39 @@ class MailboxPoller(FirmwareSession):
             targets = self._targets(mem.read(base + APIC_ID, 4)) if command else []
         if not command or not targets:
             return
-        for cpu in targets:
-            self._act(cpu, command)
+        for apic_id, cpu in targets:
+            self._act(apic_id, cpu, command)
 
-    def _targets(self, apic_id: int) -> list[Cpu]:
+    def _targets(self, apic_id: int) -> list[tuple[int, Cpu]]:
+        """The parked APs the command is for, by the APIC ID each believes it has."""
         if apic_id == APIC_ID_BROADCAST:
-            return list(self.parked.values())
+            return list(self.parked.items())
         cpu = self.parked.get(apic_id)
-        return [cpu] if cpu is not None else []
+        if cpu is not None and self.model.wrong_cpu_answers:
+            other = next(((i, c) for i, c in self.parked.items() if i != apic_id), None)
+            return [other] if other is not None else []
+        return [(apic_id, cpu)] if cpu is not None else []
 
-    def _act(self, cpu: Cpu, command: int) -> None:
+    def _act(self, apic_id: int, cpu: Cpu, command: int) -> None:
         env = self.env
-        delay = env.param("vcpu_delay_ns")
+        delay = env.vcpu_delay(cpu)
+        if delay is None:  # the hypervisor never runs this vCPU again
+            return
+        delay += self.model.ack_delay_ns
         if command == ACPI_MP_WAKE_COMMAND_WAKEUP:
             vector = env.memory.read(self.base + WAKEUP_VECTOR, self.model.vector_bits // 8)
-            del self.parked[cpu.apic_id]
+            del self.parked[apic_id]
             env.schedule(delay, self._wake, (cpu, vector))
         elif command == ACPI_MP_WAKE_COMMAND_TEST and self.model.supports_test:
             env.schedule(delay, self._ack, cpu)
         elif command == TDVF_COMMAND_SLEEP and not self.model.apic_id_first:
-            del self.parked[cpu.apic_id]
+            del self.parked[apic_id]
             cpu.state = "firmware"  # jmp $ forever
 
     def _ack(self, cpu: Cpu) -> None:
         if self.model.acknowledges:
             self.env.count("mailbox_handshakes")
-            self.env.memory.write(self.base + COMMAND, 8, 0)
+            self.env.memory.write(self.base + COMMAND, self.model.ack_bytes, 0)
         self.env.trace(cpu, "fw-ack", f"APIC 0x{cpu.apic_id:x}")
 
     def _wake(self, arg: tuple[Cpu, int]) -> None:
@@ -164,5 +180,5 @@ class MailboxPoller(FirmwareSession):
             cpu.state = "crashed"
             return True  # the kernel believes the CPU went back to the firmware
         cpu.state = "firmware"
-        self.parked[cpu.apic_id] = cpu
+        self.parked[self.env.apic_id_of(cpu)] = cpu
         return True

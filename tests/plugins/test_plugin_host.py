@@ -23,7 +23,7 @@ from kapic import (
 )
 from kapic.plugin import AUTOLOAD_ENV
 
-BUILTINS = {"builtin-platforms", "builtin-apic-drivers", "builtin-firmware"}
+BUILTINS = {"builtin-platforms", "builtin-apic-drivers", "builtin-firmware", "builtin-faults"}
 
 
 # -- autoload and blocking ------------------------------------------------------------------

@@ -35,6 +35,7 @@ class FakeSpec:
     seed: int = 0
     watchdog_ns: int | None = None
     firmware: str | None = None
+    faults: tuple[str, ...] = ()
 
 
 PLAN = [

@@ -1,0 +1,158 @@
+"""Fault scenarios: named, seeded, parameterised ways a firmware, a hypervisor, the kernel or
+the MADT goes wrong, runnable from the command line (``--fault NAME[:k=v,...]``) and the API
+(``BootSpec(faults=(...))``).
+
+A :class:`Fault` is what a plugin provides (``kapic_faults``; kapic's own are in
+:mod:`kapic.faults.builtin`, the mailbox firmware's in its plugin). When a machine is built,
+each fault asked for is applied to a :class:`FaultContext`: it may set platform parameters,
+change the MADT the kernel gets, replace the firmware model with a variant, set the
+hypervisor's answers, switch memory to relaxed visibility or run code in the kernel at
+``native_smp_prepare_cpus``. Every fault declares its expected outcome for each kernel
+profile, and the tests boot every fault on every profile and check it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kapic.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kapic.acpi.madt import Madt
+    from kapic.firmware.model import FirmwareModel
+    from kapic.hw.hypervisor import HypervisorPolicy
+    from kapic.kernel.kernel import Kernel
+
+__all__ = ["Expect", "Fault", "FaultContext", "FaultParam", "parse_fault"]
+
+ParamValue = int | float | str
+
+
+@dataclass(frozen=True, slots=True)
+class FaultParam:
+    """A parameter of a fault: ``name=value`` after the fault's name; typed by its default."""
+
+    name: str
+    default: ParamValue
+    help: str
+    #: the values a text parameter may take (empty: any)
+    choices: tuple[str, ...] = ()
+
+    def parse(self, fault: str, text: str) -> ParamValue:
+        """The value of ``text``, or ConfigError naming the fault and the parameter."""
+        if self.choices and text not in self.choices:
+            raise ConfigError(f"--fault {fault}: {self.name}={text!r} "
+                              f"({self.name}s: {', '.join(self.choices)})")
+        kind = type(self.default)
+        try:
+            value: ParamValue = kind(text.replace("_", "")) if kind is not str else text
+        except ValueError:
+            raise ConfigError(f"--fault {fault}: {self.name}={text!r} is not "
+                              f"{'an integer' if kind is int else 'a number'}") from None
+        if isinstance(value, int | float) and value < 0:
+            raise ConfigError(f"--fault {fault}: {self.name}={text}: must not be negative")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """What a fault does to a boot on one kernel profile: the result kind and why, in words."""
+
+    result: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A named fault scenario.
+
+    :param name: the ``--fault`` name (``ap-never-ack``).
+    :param layer: ``firmware``, ``hypervisor``, ``kernel`` or ``madt``.
+    :param summary: one line for ``kapic faults``.
+    :param apply: ``apply(context, params)``: make the fault happen on the machine being built.
+    :param params: its parameters, with defaults (``--fault NAME`` alone runs).
+    :param expected: the outcome per kernel profile (``seed``, ``upstream``).
+    :param platform: where ``kapic faults`` and the tests run it (a platform where it bites).
+    :param override: replace another plugin's fault of the same name on purpose.
+    """
+
+    name: str
+    layer: str
+    summary: str
+    apply: Callable[[FaultContext, Mapping[str, Any]], None]
+    params: tuple[FaultParam, ...] = ()
+    expected: Mapping[str, Expect] = field(default_factory=dict)
+    platform: str = "tdx"
+    override: bool = False
+
+    def values(self, given: Mapping[str, str]) -> dict[str, ParamValue]:
+        """Every parameter's value: the defaults, then ``given`` (checked)."""
+        known = {p.name: p for p in self.params}
+        for key in given:
+            if key not in known:
+                names = ", ".join(known) or "none"
+                raise ConfigError(f"--fault {self.name}: unknown parameter {key!r} "
+                                  f"(its parameters: {names})")
+        return {p.name: p.parse(self.name, given[p.name]) if p.name in given else p.default
+                for p in self.params}
+
+
+def parse_fault(text: str) -> tuple[str, dict[str, str]]:
+    """``NAME[:k=v,...]`` as (name, raw parameters)."""
+    name, _, rest = text.partition(":")
+    params: dict[str, str] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--fault {text}: expected NAME[:KEY=VALUE,...]")
+        params[key.strip()] = value.strip()
+    if not name:
+        raise ConfigError(f"--fault {text!r}: no fault name")
+    return name, params
+
+
+class FaultContext:
+    """What a fault may change on the machine being built (collected, then applied by it)."""
+
+    def __init__(self, seed: int, name: str) -> None:
+        #: seeded per boot and per fault: the same seed gives the same faulty boot
+        self.rng = random.Random(f"fault:{name}:{seed}")
+        self.params: dict[str, int] = {}
+        self.madt_transforms: list[Callable[[Madt], Madt]] = []
+        self.byte_transforms: list[Callable[[bytes], bytes]] = []
+        self.firmware_variants: list[Callable[[FirmwareModel], FirmwareModel]] = []
+        self.hypervisor_setups: list[Callable[[HypervisorPolicy], None]] = []
+        self.kernel_hooks: list[Callable[[Kernel], None]] = []
+        self.relaxed = False
+
+    def set_param(self, name: str, value: int) -> None:
+        """Set a platform timing parameter (as ``--param`` would)."""
+        self.params[name] = value
+
+    def transform_madt(self, fn: Callable[[Madt], Madt]) -> None:
+        """Change the MADT the kernel gets (after the firmware published it)."""
+        self.madt_transforms.append(fn)
+
+    def transform_bytes(self, fn: Callable[[bytes], bytes]) -> None:
+        """Change the table's bytes, which are then decoded again (a malformed table is
+        rejected as bad input, naming the offset and field)."""
+        self.byte_transforms.append(fn)
+
+    def replace_firmware(self, fn: Callable[[FirmwareModel], FirmwareModel]) -> None:
+        """Boot with a variant of the firmware model: ``fn(model) -> model``."""
+        self.firmware_variants.append(fn)
+
+    def hypervisor(self, fn: Callable[[HypervisorPolicy], None]) -> None:
+        """Set the hypervisor's answers once the board exists: ``fn(policy)``."""
+        self.hypervisor_setups.append(fn)
+
+    def at_smp_prepare(self, fn: Callable[[Kernel], None]) -> None:
+        """Run ``fn(kernel)`` in ``native_smp_prepare_cpus``, after the plugins' hooks."""
+        self.kernel_hooks.append(fn)
+
+    def relaxed_memory(self) -> None:
+        """Plain stores become visible late and out of order (as ``--relaxed-memory``)."""
+        self.relaxed = True
