@@ -15,6 +15,7 @@ from kapic.errors import ConfigError, InputError, MadtError, MissingFirmwareErro
 from kapic.faults.model import FaultContext, parse_fault
 from kapic.kernel.config import KernelConfig, get_profile
 from kapic.machine import DEFAULT_WATCHDOG_NS, Machine
+from kapic.platforms.model import Platform
 from kapic.plugin import PluginHost
 from kapic.result import BootResult, ResultKind
 
@@ -104,8 +105,8 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
     from kapic.hw.memory import Visibility
 
     host = plugins or PluginHost()
-    faults = _apply_faults(spec, host)
     declared = host.platform(spec.platform)
+    faults = _apply_faults(spec, host, declared)
     fault_params = {k: v for ctx in faults.values() for k, v in ctx.params.items()}
     platform = declared.with_params({**spec.params, **fault_params})
     try:
@@ -150,7 +151,7 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
                                  check=_madt_check)
         for corrupt in ctx.byte_transforms:
             data = boundary.call(f"fault {name!r} table bytes", corrupt, build_madt(madt),
-                                 owner=owner)
+                                 owner=owner, check=_bytes_check)
             madt = parse_madt(data, f"the MADT as fault {name!r} left it")
         for variant in ctx.firmware_variants:
             firmware = boundary.call(f"fault {name!r} firmware", variant, firmware, owner=owner)
@@ -175,7 +176,8 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
     return machine
 
 
-def _apply_faults(spec: BootSpec, host: PluginHost) -> dict[str, FaultContext]:
+def _apply_faults(spec: BootSpec, host: PluginHost, platform: Platform
+                  ) -> dict[str, FaultContext]:
     """Each fault of ``spec`` applied to a context of its own, by name (checked first)."""
     out: dict[str, FaultContext] = {}
     for text in spec.faults:
@@ -184,7 +186,7 @@ def _apply_faults(spec: BootSpec, host: PluginHost) -> dict[str, FaultContext]:
         if name in out:
             raise ConfigError(f"--fault {name} given twice")
         values = fault.values(raw)
-        ctx = FaultContext(spec.seed, name)
+        ctx = FaultContext(spec.seed, name, platform)
         host.boundary.call(f"fault {name!r} apply", fault.apply, ctx, values,
                            owner=host.owner(fault))
         out[name] = ctx
@@ -269,7 +271,10 @@ def mark_unavailable(result: BootResult, plugins: PluginHost | None = None) -> B
     """For ``kapic compare``: a run of a method its platform cannot support becomes
     ``not-applicable`` with the reason first (the kernel's failed attempt kept after it)."""
     host = plugins or PluginHost()
-    why = _unavailable(host, result.method, result.platform, result.config.get("firmware"))
+    asked = result.method_requested
+    if asked == "auto":
+        return result
+    why = _unavailable(host, asked, result.platform, result.config.get("firmware"))
     if why is not None and result.result not in ("ok", "plugin-error"):
         rest = [r for r in result.reasons if r != why]
         if rest:
@@ -277,6 +282,10 @@ def mark_unavailable(result: BootResult, plugins: PluginHost | None = None) -> B
         result.result = "not-applicable"
         result.reasons = [why]
     return result
+
+
+def _bytes_check(value: object) -> str | None:
+    return None if isinstance(value, bytes | bytearray) else f"returned {value!r}, expected bytes"
 
 
 def _madt_check(value: object) -> str | None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from kapic.acpi.builder import build_madt
 from kapic.acpi.cpus import madt_cpu_entries
 from kapic.boundary import UNKNOWN_PLUGIN, PluginFault, PluginRef
-from kapic.errors import MadtError, SimulationError
+from kapic.errors import ConfigError, MadtError, SimulationError
 from kapic.firmware.model import FirmwareEnv, FirmwareSession
 from kapic.hw.board import Board
 from kapic.hw.memory import PhysicalMemory, Visibility
@@ -126,10 +126,22 @@ class Machine:
                            visibility=visibility)
         boundary = plugins.boundary
         self._fault_hooks = list(fault_hooks)
+        policy = self.board.hypervisor
+        set_by: dict[str, str] = {}
         for fault_owner, name, ctx in self._fault_hooks:  # the hypervisor's (faulty) answers
             for setup in ctx.hypervisor_setups:
-                boundary.call(f"fault {name!r} hypervisor", setup, self.board.hypervisor,
-                              owner=fault_owner)
+                before = {hook: getattr(policy, hook) for hook in _POLICY_CHECKS}
+                boundary.call(f"fault {name!r} hypervisor", setup, policy, owner=fault_owner)
+                for hook, check in _POLICY_CHECKS.items():
+                    fn = getattr(policy, hook)
+                    if fn is not before[hook] and fn is not None:  # this fault's: guard it
+                        if hook in set_by and set_by[hook] != name:
+                            raise ConfigError(f"--fault {set_by[hook]} and --fault {name} both "
+                                              f"set the hypervisor's {hook}: give one of them")
+                        set_by[hook] = name
+                        setattr(policy, hook, _guarded(boundary, fault_owner,
+                                                       f"fault {name!r} HypervisorPolicy.{hook}",
+                                                       fn, check))
         owner = firmware_owner or plugins.owner(firmware)
         env = FirmwareEnv(self.board, firmware_madt or madt, boundary, owner, firmware.name)
         session = boundary.call(f"firmware {firmware.name!r} park", firmware.park, env,
@@ -292,6 +304,38 @@ class Machine:
         from kapic.classify import classify_boot
 
         return classify_boot(self, self._hung_why, self._fault, self._wall)
+
+
+def _delay_check(value: object) -> str | None:
+    if value is None or (type(value) is int and value >= 0):
+        return None
+    return f"returned {value!r}: expected a delay in ns (an int of 0 or more) or None"
+
+
+def _copies_check(value: object) -> str | None:
+    return None if value in (0, 1, 2) and type(value) is int else (
+        f"returned {value!r}: expected 0, 1 or 2 copies")
+
+
+def _apic_id_check(value: object) -> str | None:
+    return None if type(value) is int and 0 <= value < 1 << 32 else (
+        f"returned {value!r}: expected an APIC ID (an int)")
+
+
+#: the hypervisor hooks a fault may set, and what each must return
+_POLICY_CHECKS: dict[str, Callable[[object], str | None]] = {
+    "extra_delay": _delay_check, "copies": _copies_check, "apic_id_seen": _apic_id_check,
+}
+
+
+def _guarded(boundary: Any, owner: PluginRef, what: str, fn: Callable[..., Any],
+             check: Callable[[object], str | None]) -> Callable[..., Any]:
+    """``fn`` called through the plugin boundary as ``owner``'s, its result checked."""
+
+    def call(*args: Any) -> Any:
+        return boundary.call(what, fn, *args, owner=owner, check=check)
+
+    return call
 
 
 def _session_check(value: object) -> str | None:

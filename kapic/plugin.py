@@ -340,9 +340,23 @@ class PluginHost:
 
     def faults(self) -> list[Fault]:
         """Every fault scenario, names unique (``kapic_faults``)."""
-        from kapic.faults.model import Fault
+        from kapic.faults.model import LAYERS, OUTCOMES, Fault
 
         def claim(fault: Fault, ref: PluginRef) -> None:
+            problems = []
+            if fault.layer not in LAYERS:
+                problems.append(f"layer {fault.layer!r} is not one of {', '.join(LAYERS)}")
+            unknown = sorted(set(fault.expected) - {"seed", "upstream"})
+            if unknown:
+                problems.append(f"expected outcome for {unknown[0]!r}, which is no kernel "
+                                "profile (seed, upstream)")
+            for profile, expect in fault.expected.items():
+                if expect.result not in OUTCOMES:
+                    problems.append(f"expected result {expect.result!r} on {profile} is not one "
+                                    f"of {', '.join(OUTCOMES)}")
+            if problems:
+                raise PluginError(f"fault {fault.name!r}: {problems[0]}", plugin=ref.name,
+                                  distribution=ref.distribution)
             self.boundary.claim(fault.apply, ref)
 
         return self._named("kapic_faults", Fault, "fault", claim)

@@ -4,11 +4,25 @@ gives the outcome it documents; faults are seeded, recorded and replayable."""
 from __future__ import annotations
 
 import json
+from typing import Any
 from pathlib import Path
 
 import pytest
 
-from kapic import BootSpec, ConfigError, ExitCode, PluginHost, run_boot
+from kapic import (
+    BootSpec,
+    ConfigError,
+    ExitCode,
+    Expect,
+    Fault,
+    FaultContext,
+    FaultParam,
+    PluginError,
+    PluginFault,
+    PluginHost,
+    hookimpl,
+    run_boot,
+)
 from kapic.cli import main
 from kapic.errors import MadtError
 
@@ -130,3 +144,152 @@ def test_a_faulty_boot_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_a_fault_given_twice_is_refused() -> None:
     with pytest.raises(ConfigError, match="--fault vcpu-delay given twice"):
         run_boot(BootSpec(faults=("vcpu-delay", "vcpu-delay:us=3")), plugins=HOST)
+
+
+# -- found by a hypervisor engineer's review ---------------------------------------------------
+
+
+def test_compare_survives_a_fault_that_replaces_the_wakeup_hook(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["compare", "--json", "--platform", "tdx", "--fault", "double-wakeup",
+                 "--repeat", "1"]) == ExitCode.OK
+    rows = {r["asked"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows["acpi-mailbox"]["method"] == "acpi_wakeup_cpu_twice() (asked for acpi-mailbox)"
+    assert rows["acpi-mailbox"]["outcome"] == "hung"
+
+
+def _fault_plugin(fault: object) -> PluginHost:
+    class _Plugin:
+        @hookimpl
+        def kapic_faults(self) -> list[object]:
+            return [fault]
+
+    host = PluginHost()
+    host.register(_Plugin(), "my-faults", distribution="kapic-my-faults")
+    return host
+
+
+def _policy_fault(hook: str, fn: object) -> Fault:
+    def apply(ctx: FaultContext, p: object) -> None:
+        ctx.hypervisor(lambda policy: setattr(policy, hook, fn))
+
+    return Fault("x-" + hook, "hypervisor", "a broken hook", apply, (),
+                 {"seed": Expect("plugin-error", "raises"),
+                  "upstream": Expect("plugin-error", "raises")}, platform="kvm")
+
+
+@pytest.mark.parametrize(("hook", "fn", "problem"), [
+    ("extra_delay", lambda cpu: 1 // 0, "raised ZeroDivisionError"),
+    ("extra_delay", lambda cpu: 1.5, "returned 1.5: expected a delay in ns"),
+    ("extra_delay", lambda cpu: -3, "returned -3: expected a delay in ns"),
+    ("copies", lambda src, dest, mode: "2", "returned '2': expected 0, 1 or 2 copies"),
+    ("apic_id_seen", lambda cpu: "x", "returned 'x': expected an APIC ID"),
+])
+def test_a_broken_hypervisor_hook_is_blamed_on_its_fault(hook: str, fn: object,
+                                                        problem: str) -> None:
+    host = _fault_plugin(_policy_fault(hook, fn))
+    platform = "tdx" if hook == "apic_id_seen" else "kvm"
+    try:
+        result = run_boot(BootSpec(platform=platform, cpus=3, faults=("x-" + hook,)),
+                          plugins=host)
+        error = result.plugin_error
+        assert result.result == "plugin-error"
+    except PluginFault as fault:  # asked while the firmware parks the APs: building fails
+        error = fault.to_json()
+    assert error is not None
+    assert error["plugin"] == "my-faults"
+    assert error["callable"] == f"fault 'x-{hook}' HypervisorPolicy.{hook}"
+    assert problem in error["message"]
+
+
+def test_two_faults_setting_the_same_hypervisor_answer_are_a_usage_error() -> None:
+    with pytest.raises(ConfigError, match="both set the hypervisor's extra_delay"):
+        run_boot(BootSpec(platform="tdx", faults=("vcpu-never-runs", "vcpu-delay-random")),
+                 plugins=HOST)
+
+
+@pytest.mark.parametrize(("fault", "error"), [
+    (Fault("x-layer", "nowhere", "?", lambda c, p: None), "layer 'nowhere' is not one of"),
+    (Fault("x-profile", "madt", "?", lambda c, p: None, expected={"mainline": Expect("ok", "")}),
+     "expected outcome for 'mainline', which is no kernel profile"),
+    (Fault("x-result", "madt", "?", lambda c, p: None, expected={"seed": Expect("okay", "")}),
+     "expected result 'okay' on seed is not one of"),
+])
+def test_a_badly_declared_fault_is_a_load_error(fault: Fault, error: str) -> None:
+    with pytest.raises(PluginError, match=error) as info:
+        _fault_plugin(fault)
+    assert info.value.plugin == "my-faults"
+
+
+def test_a_fault_parameter_is_checked_when_declared() -> None:
+    with pytest.raises(ValueError, match="is not one of its choices"):
+        FaultParam("kind", "zzz", "?", ("a", "b"))
+    with pytest.raises(TypeError, match="must be an int, a float or a str"):
+        FaultParam("on", True, "?")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("ipi-drop:p=2", "p=2: at most 1.0"),
+    ("ipi-drop:p=nan", "p=nan: must be a finite number"),
+    ("vcpu-delay:us=10,us=20", "us given twice"),
+])
+def test_fault_values_are_checked(text: str, message: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["boot", "--fault", text]) == ExitCode.USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_a_fault_setting_an_unknown_parameter_is_its_plugins_error() -> None:
+    def apply(ctx: FaultContext, p: object) -> None:
+        ctx.set_param("no_such_param_ns", 5)
+
+    host = _fault_plugin(Fault("x-param", "hypervisor", "?", apply))
+    with pytest.raises(PluginError, match="unknown platform parameter 'no_such_param_ns'") as info:
+        run_boot(BootSpec(faults=("x-param",)), plugins=host)
+    assert info.value.plugin == "my-faults"
+
+
+def test_transform_bytes_must_return_bytes() -> None:
+    def not_bytes(data: bytes) -> Any:
+        return "not bytes"
+
+    def apply(ctx: FaultContext, p: object) -> None:
+        ctx.transform_bytes(not_bytes)
+
+    host = _fault_plugin(Fault("x-bytes", "madt", "?", apply))
+    with pytest.raises(PluginError, match="returned 'not bytes', expected bytes"):
+        run_boot(BootSpec(faults=("x-bytes",)), plugins=host)
+
+
+def test_the_boot_summary_and_the_compare_table_name_the_fault(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main(["boot", "--platform", "kvm", "--fault", "ap-never-ack"])
+    assert capsys.readouterr().out.splitlines()[-1].endswith(
+        "(kvm, upstream kernel, init-sipi, fault ap-never-ack)")
+    main(["compare", "--fault", "ipi-duplicate", "--repeat", "1"])
+    assert "FAULT on every run: ipi-duplicate" in capsys.readouterr().out
+
+
+def test_a_duplicate_enabled_apic_id_is_reported() -> None:
+    result = run_boot(BootSpec(cpus=4, faults=("madt-duplicate-apic-id",)), plugins=HOST)
+    assert result.result == "ok" and result.cpus_requested == 3
+    assert any("lists APIC ID 0x0 for two enabled processors" in r for r in result.reasons)
+
+
+def test_the_plain_store_fault_does_nothing_without_a_mailbox() -> None:
+    result = run_boot(BootSpec(platform="kvm", cpus=3, faults=("plugin-plain-store",)),
+                      plugins=HOST)
+    assert result.result == "ok"
+
+
+def test_a_fault_sees_the_platform_being_booted() -> None:
+    seen: list[str] = []
+
+    def apply(ctx: FaultContext, p: object) -> None:
+        seen.append(ctx.platform.name)
+
+    run_boot(BootSpec(platform="kvm", cpus=2, faults=("x-platform",)),
+             plugins=_fault_plugin(Fault("x-platform", "hypervisor", "?", apply)))
+    assert seen == ["kvm"]

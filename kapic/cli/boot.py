@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         out.write(
             f"\n{result.result}: {result.cpus_online}/{result.cpus_requested} CPUs online"
             f"{state_summary(result)}, simulated bring-up {result.sim_time_ns / 1e6:.3f} ms "
-            f"({result.platform}, {result.kernel} kernel, {method_label(result)})\n"
+            f"({result.platform}, {result.kernel} kernel, {method_label(result)}"
+            f"{''.join(f', fault {f}' for f in spec.faults)})\n"
         )
         for reason in result.reasons:
             out.write(f"  - {reason}\n")
@@ -100,12 +101,16 @@ def _replayed(args: argparse.Namespace) -> Any:
     given = [opt for opt, value in (("--platform", args.platform), ("--method", args.method),
                                     ("--cpus", args.cpus), ("--madt", args.madt),
                                     ("--config", args.config), ("--param", args.param),
-                                    ("--firmware", args.firmware), ("--fault", args.fault))
+                                    ("--firmware", args.firmware), ("--fault", args.fault),
+                                    ("--seed", args.seed), ("--relaxed-memory",
+                                                            args.relaxed_memory),
+                                    ("--kernel", args.kernel != "upstream"),
+                                    ("--watchdog", args.watchdog is not None),
+                                    ("--wall-budget", args.wall_budget is not None))
              if value]
-    if given or args.seed or args.watchdog is not None or args.relaxed_memory \
-            or args.kernel != "upstream":
+    if given:
         raise ConfigError(f"--replay {args.replay}: the file says what to boot; drop "
-                          f"{', '.join(given) or 'the other machine options'}")
+                          f"{', '.join(given)}")
     try:
         doc = json.loads(read_input(args.replay))
     except (UnicodeDecodeError, ValueError) as exc:

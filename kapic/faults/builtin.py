@@ -126,7 +126,7 @@ BUILTIN_FAULTS = (
           _vcpu_delay, (FaultParam("us", 100, "how late, in microseconds"),),
           {"seed": Expect("cpu-failed", "the 255 polls (about 25 us) end before the AP "
                           "acknowledges: -EIO, and the AP comes alive after the kernel gave "
-                          "up on it"),
+                          "up on it (its late acknowledgement can clear the next CPU's command)"),
            "upstream": Expect("ok", "the kernel waits as long as it takes: slower, not "
                               "broken")}),
     Fault("vcpu-delay-random", "hypervisor",
@@ -143,7 +143,7 @@ BUILTIN_FAULTS = (
            "upstream": Expect("hung", "no parked AP answers to APIC ID K: the kernel spins on "
                               "the mailbox forever")}),
     Fault("ipi-drop", "hypervisor", "the VMM drops each INIT/SIPI with probability P (seeded)",
-          _ipi_drop, (FaultParam("p", 1.0, "the chance an IPI is dropped"),),
+          _ipi_drop, (FaultParam("p", 1.0, "the chance an IPI is dropped", maximum=1.0),),
           {"seed": Expect("cpu-failed", "an AP that gets no STARTUP IPI never reports alive"),
            "upstream": Expect("cpu-failed", "an AP that gets no STARTUP IPI never reports "
                               "alive")}, platform="kvm"),

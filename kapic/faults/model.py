@@ -13,6 +13,7 @@ profile, and the tests boot every fault on every profile and check it.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,8 +26,14 @@ if TYPE_CHECKING:
     from kapic.firmware.model import FirmwareModel
     from kapic.hw.hypervisor import HypervisorPolicy
     from kapic.kernel.kernel import Kernel
+    from kapic.platforms.model import Platform
 
-__all__ = ["Expect", "Fault", "FaultContext", "FaultParam", "parse_fault"]
+__all__ = ["LAYERS", "OUTCOMES", "Expect", "Fault", "FaultContext", "FaultParam", "parse_fault"]
+
+#: where a fault happens
+LAYERS = ("firmware", "hypervisor", "kernel", "madt")
+#: what a fault may do to a boot (``varies``: the seed decides)
+OUTCOMES = ("ok", "cpu-failed", "hung", "invalid-input", "plugin-error", "varies")
 
 ParamValue = int | float | str
 
@@ -40,6 +47,16 @@ class FaultParam:
     help: str
     #: the values a text parameter may take (empty: any)
     choices: tuple[str, ...] = ()
+    #: the largest value a number may take (None: no bound)
+    maximum: float | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.default) not in (int, float, str):
+            raise TypeError(f"fault parameter {self.name}: the default must be an int, a float "
+                            f"or a str, not {self.default!r}")
+        if self.choices and self.default not in self.choices:
+            raise ValueError(f"fault parameter {self.name}: the default {self.default!r} is not "
+                             f"one of its choices {self.choices}")
 
     def parse(self, fault: str, text: str) -> ParamValue:
         """The value of ``text``, or ConfigError naming the fault and the parameter."""
@@ -52,8 +69,12 @@ class FaultParam:
         except ValueError:
             raise ConfigError(f"--fault {fault}: {self.name}={text!r} is not "
                               f"{'an integer' if kind is int else 'a number'}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"--fault {fault}: {self.name}={text}: must be a finite number")
         if isinstance(value, int | float) and value < 0:
             raise ConfigError(f"--fault {fault}: {self.name}={text}: must not be negative")
+        if self.maximum is not None and isinstance(value, int | float) and value > self.maximum:
+            raise ConfigError(f"--fault {fault}: {self.name}={text}: at most {self.maximum}")
         return value
 
 
@@ -108,6 +129,8 @@ def parse_fault(text: str) -> tuple[str, dict[str, str]]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--fault {text}: expected NAME[:KEY=VALUE,...]")
+        if key.strip() in params:
+            raise ConfigError(f"--fault {text}: {key.strip()} given twice")
         params[key.strip()] = value.strip()
     if not name:
         raise ConfigError(f"--fault {text!r}: no fault name")
@@ -117,9 +140,11 @@ def parse_fault(text: str) -> tuple[str, dict[str, str]]:
 class FaultContext:
     """What a fault may change on the machine being built (collected, then applied by it)."""
 
-    def __init__(self, seed: int, name: str) -> None:
+    def __init__(self, seed: int, name: str, platform: Platform) -> None:
         #: seeded per boot and per fault: the same seed gives the same faulty boot
         self.rng = random.Random(f"fault:{name}:{seed}")
+        #: the platform being booted (a fault may do nothing where it cannot bite)
+        self.platform = platform
         self.params: dict[str, int] = {}
         self.madt_transforms: list[Callable[[Madt], Madt]] = []
         self.byte_transforms: list[Callable[[bytes], bytes]] = []
@@ -129,7 +154,14 @@ class FaultContext:
         self.relaxed = False
 
     def set_param(self, name: str, value: int) -> None:
-        """Set a platform timing parameter (as ``--param`` would)."""
+        """Set a platform timing parameter (as ``--param`` would; the fault's value wins over
+        the user's ``--param`` of the same name)."""
+        from kapic.platforms.model import PARAM_DOCS
+
+        if name not in PARAM_DOCS:
+            raise ValueError(f"set_param: unknown platform parameter {name!r}")
+        if type(value) is not int or value < 0:
+            raise ValueError(f"set_param({name!r}, {value!r}): expected an int of 0 or more")
         self.params[name] = value
 
     def transform_madt(self, fn: Callable[[Madt], Madt]) -> None:

@@ -65,6 +65,10 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
     dropped = 0
     for cpu in ordered:
         if cpu.apic_id in seen:
+            if cpu.enabled:  # a placeholder may repeat an ID; an enabled CPU may not
+                kernel.env.recorder.reason(
+                    f"the MADT lists APIC ID 0x{cpu.apic_id:x} for two enabled processors: "
+                    "the kernel registers it once, so one CPU fewer comes up")
             continue
         seen.add(cpu.apic_id)
         if len(kernel.cpus) >= kernel.config.NR_CPUS:

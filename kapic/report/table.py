@@ -128,6 +128,10 @@ def render_table(results: Sequence[BootResult]) -> str:
     rows = group_rows(results)
     table = format_table(HEADER, [table_row(r) for r in rows], _NUMERIC)
     modes = _modes(rows)
+    faults = list(dict.fromkeys(f for r in results for f in (r.spec or {}).get("faults", [])))
+    if faults:
+        modes = (modes + "\n" if modes else "") + (
+            f"FAULT on every run: {', '.join(faults)} ('kapic faults' says what each does).")
     return f"{table}\n\n{modes + chr(10) * 2 if modes else ''}{textwrap.fill(_LEGEND, 100)}"
 
 

@@ -67,8 +67,8 @@ def _pair(kind: str, part: str, a: Row, b: Row, differs: str, same: str) -> Stat
 def _wakeup(compared: Sequence[Row]) -> list[Statement]:
     methods = list(dict.fromkeys(r.asked for r in compared))
     if len(methods) < 2:
-        return [Statement("wakeup", f"Only {methods[0]} brought APs up; there is no other method "
-                          "to compare.")] if methods else []
+        return [Statement("wakeup", f"Only {methods[0]} brought every AP up as asked; there is no "
+                          "other method to compare.")] if methods else []
     out = []
     pairs = [(a, b) for a, b in combinations(compared[:MAX_PAIRED_ROWS], 2) if a.asked != b.asked]
     for a, b in pairs:

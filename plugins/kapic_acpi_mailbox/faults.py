@@ -100,6 +100,8 @@ def acpi_wakeup_cpu_plain_store(kernel: Kernel, apicid: int, start_ip: int, cpu:
 
 def _plain_store(ctx: FaultContext, p: Mapping[str, Any]) -> None:
     def install(kernel: Kernel) -> None:
+        if kernel.madt is None or not any(isinstance(s, MpWakeup) for s in kernel.madt.subtables):
+            return  # no mailbox in the table: nothing to break
         kernel.apic_state.apic_update_callback("wakeup_secondary_cpu_64",
                                                acpi_wakeup_cpu_plain_store)
 
@@ -141,7 +143,9 @@ def _mailbox_at(where: str) -> Any:
     return apply
 
 
-_SEED_TIMES_OUT = Expect("cpu-failed", "no acknowledgement within the 255 polls: -EIO")
+_SEED_TIMES_OUT = Expect("cpu-failed", "no acknowledgement within the 255 polls: -EIO (an AP "
+                         "that answers late can clear the next CPU's command, which then seems "
+                         "to come up)")
 _UPSTREAM_SPINS = Expect("hung", "the kernel spins on the mailbox forever (no timeout since "
                          "5.19 as merged)")
 
@@ -150,7 +154,8 @@ MAILBOX_FAULTS = (
           "the woken AP jumps to the vector without clearing the command",
           _firmware(acknowledges=False), (),
           {"seed": Expect("cpu-failed", "-EIO after 255 polls, though the AP runs: it comes "
-                          "alive after the kernel gave up on it"),
+                          "alive after the kernel gave up on it (a later CPU may then seem to "
+                          "come up: a stale acknowledgement clears its command)"),
            "upstream": _UPSTREAM_SPINS}),
     Fault("ap-late-ack", "firmware", "the addressed AP acts on the command N us late",
           _late_ack, (FaultParam("us", 100, "how late, in microseconds"),),
@@ -186,8 +191,9 @@ MAILBOX_FAULTS = (
     Fault("vmm-late-wake", "hypervisor",
           "adversarial: the VMM runs each woken vCPU just after the seed kernel's 255 polls",
           _vmm_late_wake, (FaultParam("margin_us", 5, "how long after the polls end"),),
-          {"seed": Expect("cpu-failed", "every wakeup times out, then the AP runs anyway: "
-                          "kernel code nobody waits for"),
+          {"seed": Expect("cpu-failed", "wakeups time out, then the APs run anyway: kernel "
+                          "code nobody waits for; each late acknowledgement clears the next "
+                          "CPU's command, so every other CPU seems to come up"),
            "upstream": Expect("ok", "no timeout to outwait: a VMM can delay a TD's boot, "
                               "not derail it")}),
     Fault("plugin-plain-store", "kernel",

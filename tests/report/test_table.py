@@ -153,7 +153,7 @@ def test_one_run_per_row_says_no_spread_was_measured() -> None:
 def test_verdict_single_method_and_nothing_to_compare() -> None:
     a = build_run("a", "p", alive_step_ns=0)
     one = verdict_lines([a, build_run("a", "q")])
-    assert any(line.startswith("Only a brought APs up") for line in one)
+    assert any(line.startswith("Only a brought every AP up as asked") for line in one)
     assert verdict_lines([not_applicable("x", "y")])[0].startswith("No run brought every AP up")
     assert verdict_lines([]) == []
 
