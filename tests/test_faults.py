@@ -4,8 +4,8 @@ gives the outcome it documents; faults are seeded, recorded and replayable."""
 from __future__ import annotations
 
 import json
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
