@@ -139,7 +139,8 @@ BUILTIN_FAULTS = (
           _wrong_apicid, (FaultParam("cpu", 1, "the APIC ID of the vCPU lied to"),
                           FaultParam("as", 2, "the APIC ID it is told")),
           {"seed": Expect("cpu-failed", "no parked AP answers to APIC ID K: its wakeup times "
-                          "out"),
+                          "out; then both vCPUs answer J's wakeup, and K runs kernel code nobody "
+                          "waits for"),
            "upstream": Expect("hung", "no parked AP answers to APIC ID K: the kernel spins on "
                               "the mailbox forever")}),
     Fault("ipi-drop", "hypervisor", "the VMM drops each INIT/SIPI with probability P (seeded)",

@@ -77,7 +77,7 @@ class MailboxFirmware(FirmwareModel):
         poller = MailboxPoller(self, env, base, reset_vector(env.madt))
         for cpu in env.aps:
             cpu.state = "firmware"
-            poller.parked[env.apic_id_of(cpu)] = cpu  # the ID the VMM tells it (CPUID 0xB)
+            poller.park(cpu)
         mem = env.memory
         mem.write(base + COMMAND, 4, 0)
         mem.write(base + APIC_ID, 4, APIC_ID_INVALID)
@@ -110,8 +110,20 @@ class MailboxPoller(FirmwareSession):
         self.env = env
         self.base = base
         self.reset_vector = reset_vector
-        self.parked: dict[int, Cpu] = {}
+        #: the parked APs by the APIC ID each believes it has (the VMM tells it, CPUID 0xB):
+        #: two may believe the same one when the VMM lies
+        self.parked: dict[int, list[Cpu]] = {}
         self.pending = False
+
+    def park(self, cpu: Cpu) -> None:
+        """``cpu`` polls the mailbox, as the APIC ID the hypervisor tells it it has."""
+        self.parked.setdefault(self.env.apic_id_of(cpu), []).append(cpu)
+
+    def _unpark(self, apic_id: int, cpu: Cpu) -> None:
+        cpus = self.parked[apic_id]
+        cpus.remove(cpu)
+        if not cpus:
+            del self.parked[apic_id]
 
     def on_write(self, addr: int, size: int) -> None:
         if not self.pending and self.parked:
@@ -135,14 +147,15 @@ class MailboxPoller(FirmwareSession):
             self._act(apic_id, cpu, command)
 
     def _targets(self, apic_id: int) -> list[tuple[int, Cpu]]:
-        """The parked APs the command is for, by the APIC ID each believes it has."""
+        """The parked APs the command is for, by the APIC ID each believes it has (every one
+        that believes it: two vCPUs a lying VMM gave one APIC ID both answer)."""
         if apic_id == APIC_ID_BROADCAST:
-            return list(self.parked.items())
-        cpu = self.parked.get(apic_id)
-        if cpu is not None and self.model.wrong_cpu_answers:
-            other = next(((i, c) for i, c in self.parked.items() if i != apic_id), None)
+            return [(i, c) for i, cpus in self.parked.items() for c in cpus]
+        cpus = self.parked.get(apic_id, [])
+        if cpus and self.model.wrong_cpu_answers:
+            other = next(((i, c[0]) for i, c in self.parked.items() if i != apic_id), None)
             return [other] if other is not None else []
-        return [(apic_id, cpu)] if cpu is not None else []
+        return [(apic_id, cpu) for cpu in cpus]
 
     def _act(self, apic_id: int, cpu: Cpu, command: int) -> None:
         env = self.env
@@ -152,12 +165,12 @@ class MailboxPoller(FirmwareSession):
         delay += self.model.ack_delay_ns
         if command == ACPI_MP_WAKE_COMMAND_WAKEUP:
             vector = env.memory.read(self.base + WAKEUP_VECTOR, self.model.vector_bits // 8)
-            del self.parked[apic_id]
+            self._unpark(apic_id, cpu)
             env.schedule(delay, self._wake, (cpu, vector))
         elif command == ACPI_MP_WAKE_COMMAND_TEST and self.model.supports_test:
             env.schedule(delay, self._ack, cpu)
         elif command == TDVF_COMMAND_SLEEP and not self.model.apic_id_first:
-            del self.parked[apic_id]
+            self._unpark(apic_id, cpu)
             cpu.state = "firmware"  # jmp $ forever
 
     def _ack(self, cpu: Cpu) -> None:
@@ -180,5 +193,5 @@ class MailboxPoller(FirmwareSession):
             cpu.state = "crashed"
             return True  # the kernel believes the CPU went back to the firmware
         cpu.state = "firmware"
-        self.parked[self.env.apic_id_of(cpu)] = cpu
+        self.park(cpu)
         return True
