@@ -85,6 +85,11 @@ class Expect:
     result: str
     why: str
 
+    @classmethod
+    def on_every_profile(cls, result: str, why: str) -> dict[str, Expect]:
+        """The same outcome on ``seed`` and ``upstream``: a ``Fault.expected`` mapping."""
+        return {"seed": cls(result, why), "upstream": cls(result, why)}
+
 
 @dataclass(frozen=True)
 class Fault:

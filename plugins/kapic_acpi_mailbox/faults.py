@@ -173,10 +173,8 @@ MAILBOX_FAULTS = (
     Fault("ap-ack-2-bytes", "firmware",
           "the acknowledgement clears only Command (2 bytes), not the 8 bytes TDVF clears",
           _firmware(ack_bytes=2), (),
-          {"seed": Expect("ok", "the kernel polls the 2-byte Command and rewrites ApicId "
-                          "every time"),
-           "upstream": Expect("ok", "the kernel polls the 2-byte Command and rewrites ApicId "
-                              "every time")}),
+          Expect.on_every_profile("ok", "the kernel polls the 2-byte Command and rewrites "
+                                  "ApicId every time")),
     Fault("fw-ignore-command", "firmware", "no parked AP ever reacts to the mailbox",
           _firmware(ignores_commands=True), (),
           {"seed": _SEED_TIMES_OUT, "upstream": _UPSTREAM_SPINS}),
@@ -184,10 +182,8 @@ MAILBOX_FAULTS = (
           "the kernel's 64-bit trampoline sits above 4 GiB, and the firmware reads only the "
           "low 32 bits of the vector (as td-shim does)",
           _vector_above_4g, (),
-          {"seed": Expect("cpu-failed", "each AP jumps to the truncated address: triple "
-                          "fault"),
-           "upstream": Expect("cpu-failed", "each AP jumps to the truncated address: triple "
-                              "fault")}),
+          Expect.on_every_profile("cpu-failed", "each AP jumps to the truncated address: "
+                                  "triple fault")),
     Fault("vmm-late-wake", "hypervisor",
           "adversarial: the VMM runs each woken vCPU just after the seed kernel's 255 polls",
           _vmm_late_wake, (FaultParam("margin_us", 5, "how long after the polls end"),),
@@ -200,10 +196,8 @@ MAILBOX_FAULTS = (
           "a wakeup hook writes the command with a plain store before ApicId and the vector "
           "(relaxed memory on)",
           _plain_store, (),
-          {"seed": Expect("varies", "seed by seed: the firmware may read a stale ApicId or "
-                          "vector (a CPU fails or the boot hangs), or not"),
-           "upstream": Expect("varies", "seed by seed: the firmware may read a stale ApicId "
-                              "or vector (a CPU fails or the boot hangs), or not")}),
+          Expect.on_every_profile("varies", "seed by seed: the firmware may read a stale "
+                                  "ApicId or vector (a CPU fails or the boot hangs), or not")),
     Fault("double-wakeup", "kernel", "the kernel wakes the CPU with APIC ID K twice",
           _double_wakeup, (FaultParam("cpu", 1, "the APIC ID woken twice"),),
           {"seed": Expect("cpu-failed", "the wakemap refuses the second wakeup: -EINVAL"),
