@@ -27,7 +27,7 @@ from kapic.kernel.apic import ApicDriverRegistry
 from kapic.kernel.cpuhp import smp_init
 from kapic.kernel.env import KernelEnv
 from kapic.kernel.kernel import Kernel, errno_name
-from kapic.kernel.smpboot import start_secondary
+from kapic.kernel.smpboot import smp_sanity_check, start_secondary
 from kapic.result import BootResult
 from kapic.sim.engine import Engine, SimulationAbort
 from kapic.sim.recorder import Recorder
@@ -119,7 +119,9 @@ class Machine:
         self.engine = Engine()
         self.recorder = Recorder(self.engine, COUNTERS)
         # The hardware is what the firmware's table describes: one CPU per enabled entry.
-        apic_ids = list(dict.fromkeys(e.apic_id for e in madt_cpu_entries(madt) if e.enabled))
+        # (from the table the firmware published: a fault may hide a CPU from the kernel)
+        hardware = firmware_madt or madt
+        apic_ids = list(dict.fromkeys(e.apic_id for e in madt_cpu_entries(hardware) if e.enabled))
         if not apic_ids:
             raise MadtError("no enabled processor entry: nothing to boot", source="MADT")
         self.board = Board(self.engine, self.recorder, platform, apic_ids, seed=seed,
@@ -190,7 +192,8 @@ class Machine:
         kernel.madt_bytes = bytearray(build_madt(self.madt))
         acpi_process_madt(kernel, self.madt, self.plugins.madt_handlers())
         kernel.apic_state.x86_64_probe_apic()
-        self.plugins.smp_prepare_cpus(kernel)  # native_smp_prepare_cpus()
+        smp_sanity_check(kernel)  # native_smp_prepare_cpus()
+        self.plugins.smp_prepare_cpus(kernel)
         for fault_owner, name, ctx in self._fault_hooks:
             for hook in ctx.kernel_hooks:
                 self.plugins.boundary.call(f"fault {name!r} kernel hook", hook, kernel,

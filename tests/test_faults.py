@@ -293,3 +293,32 @@ def test_a_fault_sees_the_platform_being_booted() -> None:
     run_boot(BootSpec(platform="kvm", cpus=2, faults=("x-platform",)),
              plugins=_fault_plugin(Fault("x-platform", "hypervisor", "?", apply)))
     assert seen == ["kvm"]
+
+
+@pytest.mark.parametrize("kind", ["zero-length", "truncated", "bad-signature", "short-entry",
+                                  "length-past-input", "tail-byte"])
+def test_each_kind_of_corrupt_table_is_invalid_input_naming_offset_and_field(
+    kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["boot", "--fault", f"madt-corrupt:kind={kind}"]) == ExitCode.FAILED
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "the MADT as fault 'madt-corrupt' left it: offset " in err and "field " in err
+
+
+def test_a_table_without_the_boot_cpu_still_boots_and_5x_says_so() -> None:
+    seed = run_boot(BootSpec(kernel="seed", cpus=4, faults=("madt-no-boot-cpu",)), plugins=HOST)
+    assert seed.result == "ok" and seed.cpus_online == 4
+    assert any(line.endswith("weird, boot CPU (#0) not listed by the BIOS") for line in seed.log)
+    upstream = run_boot(BootSpec(cpus=4, faults=("madt-no-boot-cpu",)), plugins=HOST)
+    assert upstream.result == "ok" and not any("weird" in line for line in upstream.log)
+
+
+def test_the_docs_catalogue_is_the_catalogue() -> None:
+    """docs/faults.md's table has one row per fault, with its defaults and both outcomes."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "faults.md").read_text()
+    for fault in HOST.faults():
+        params = ", ".join(f"`{p.name}={p.default}`" for p in fault.params) or "-"
+        row = (f"| `{fault.name}` | {fault.layer} | {params} | {fault.summary} | "
+               f"{fault.expected['seed'].result} | {fault.expected['upstream'].result} |")
+        assert row in text, f"docs/faults.md has no row {row}"

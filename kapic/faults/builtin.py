@@ -88,6 +88,18 @@ def _duplicate_apic_id(ctx: FaultContext, p: Mapping[str, Any]) -> None:
     ctx.transform_madt(transform)
 
 
+def _no_boot_cpu(ctx: FaultContext, p: Mapping[str, Any]) -> None:
+    def transform(madt: Madt) -> Madt:
+        first = next((i for i, e in enumerate(madt.subtables)
+                      if isinstance(e, LocalApic | LocalX2Apic) and e.enabled), None)
+        if first is None:
+            return madt
+        entries = madt.subtables[:first] + madt.subtables[first + 1:]
+        return finalize_madt(dataclasses.replace(madt, subtables=entries))
+
+    ctx.transform_madt(transform)
+
+
 def _x2apic_placeholders(ctx: FaultContext, p: Mapping[str, Any]) -> None:
     count = int(p["n"])
 
@@ -111,6 +123,11 @@ def _madt_corrupt(ctx: FaultContext, p: Mapping[str, Any]) -> None:
             table = table[: len(table) - 5]
         elif kind == "bad-signature":
             table[0:4] = b"APIX"
+        elif kind == "length-past-input":  # the header claims more bytes than there are
+            table[4:8] = (len(table) + 16).to_bytes(4, "little")
+        elif kind == "tail-byte":  # one byte after the last entry, inside the table's length
+            table += b"\x00"
+            table[4:8] = len(table).to_bytes(4, "little")
         else:  # short-entry: the first Processor Local APIC entry claims 4 bytes, not 8
             table[45] = 4
         return bytes(table)
@@ -160,14 +177,22 @@ BUILTIN_FAULTS = (
           _duplicate_apic_id, (FaultParam("cpu", 1, "which entry (0 is the boot CPU)"),),
           Expect.on_every_profile("ok", "the kernel registers the APIC ID once: one CPU "
                                   "fewer, and the result says why")),
+    Fault("madt-no-boot-cpu", "madt",
+          "the table the kernel reads leaves out the boot CPU's processor entry",
+          _no_boot_cpu, (),
+          {"seed": Expect("ok", "smp_sanity_check warns 'weird, boot CPU (#0) not listed by "
+                          "the BIOS' and sets it present"),
+           "upstream": Expect("ok", "the boot CPU was registered before the MADT was read "
+                              "(6.9 topology rework): no message")}),
     Fault("madt-x2apic-placeholders", "madt",
           "N disabled x2APIC entries with APIC ID 0xFFFFFFFF (hotplug placeholders)",
           _x2apic_placeholders, (FaultParam("n", 4, "how many"),), _ANY_OK),
     Fault("madt-corrupt", "madt",
-          "a malformed table: kind=zero-length, truncated, bad-signature or short-entry",
+          "a malformed table: kind=zero-length, truncated, bad-signature, short-entry, "
+          "length-past-input or tail-byte",
           _madt_corrupt, (FaultParam("kind", "zero-length", "what is broken",
                                      ("zero-length", "truncated", "bad-signature",
-                                      "short-entry")),),
+                                      "short-entry", "length-past-input", "tail-byte")),),
           Expect.on_every_profile("invalid-input", "the table is rejected naming the offset "
                                   "and field")),
 )

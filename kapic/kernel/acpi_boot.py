@@ -63,6 +63,14 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
     present = 0
     seen: set[int] = set()
     dropped = 0
+    if not any(e.apic_id == bp_apic and e.enabled for e in entries):
+        # The boot CPU runs whatever the table says: it is CPU 0 all the same (5.x
+        # smp_sanity_check sets it present; 6.9+ topology_register_boot_apic registers it
+        # before the MADT is read).
+        kernel.add_kernel_cpu(bp_apic, True, kernel.bp.index)
+        present += 1
+        seen.add(bp_apic)
+        kernel.bp_unlisted = True
     for cpu in ordered:
         if cpu.apic_id in seen:
             if cpu.enabled:  # a placeholder may repeat an ID; an enabled CPU may not

@@ -117,6 +117,8 @@ class Kernel:
         self.madt_bytes = bytearray()
         self.offlining_disabled = False
         self.smp_ops: dict[str, Any] = {}
+        #: the MADT does not list the boot CPU (smp_sanity_check's "weird" case)
+        self.bp_unlisted = False
         #: ("serial" or "parallel", why), decided by smp_init()
         self.bringup: tuple[str, str] | None = None
         #: the AP the boot CPU is waiting for, and for what (``report alive``, ...)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from kapic.hw.cpu import Cpu
     from kapic.kernel.kernel import Kernel, KernelCpu
 
-__all__ = ["announce_cpu", "do_boot_cpu", "start_secondary"]
+__all__ = ["announce_cpu", "do_boot_cpu", "smp_sanity_check", "start_secondary"]
 
 SEC = 1_000_000_000
 MSEC = 1_000_000
@@ -27,6 +27,14 @@ MSEC = 1_000_000
 
 def _num_digits(n: int) -> int:
     return len(str(n))
+
+
+def smp_sanity_check(kernel: Kernel) -> None:
+    """``smp_sanity_check()`` (5.x, from ``native_smp_prepare_cpus``): a boot CPU the MADT
+    does not list is warned about and set present. The 6.9 topology rework removed the check
+    (the boot CPU is registered before the MADT is read)."""
+    if kernel.bp_unlisted and not kernel.profile.upstream:
+        kernel.printk(f"weird, boot CPU (#{kernel.bp.apic_id}) not listed by the BIOS", "warn")
 
 
 def announce_cpu(kernel: Kernel, kcpu: KernelCpu) -> None:
