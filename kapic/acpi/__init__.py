@@ -18,7 +18,13 @@ from kapic.acpi.interrupts import (
 )
 from kapic.acpi.kprint import madt_boot_lines, madt_entry_lines, print_madt_entry
 from kapic.acpi.kversion import parse_kernel_version
-from kapic.acpi.loader import load_madt_tables, load_madts
+from kapic.acpi.loader import (
+    MadtInput,
+    load_madt_choice,
+    load_madt_tables,
+    load_madts,
+    read_madts,
+)
 from kapic.acpi.madt import Madt, Subtable, finalize_madt
 from kapic.acpi.processors import LocalApic, LocalApicAddressOverride, LocalX2Apic
 from kapic.acpi.raw import RawSubtable, madt_type_name
@@ -44,6 +50,7 @@ __all__ = [
     "LocalX2ApicNmi",
     "Madt",
     "MadtEntry",
+    "MadtInput",
     "MadtTypes",
     "MpWakeup",
     "NmiSource",
@@ -52,6 +59,7 @@ __all__ = [
     "build_madt",
     "describe_madt",
     "finalize_madt",
+    "load_madt_choice",
     "load_madt_tables",
     "load_madts",
     "madt_boot_lines",
@@ -64,6 +72,7 @@ __all__ = [
     "parse_kernel_version",
     "parse_madt",
     "print_madt_entry",
+    "read_madts",
     "subtable_to_json",
     "table_checksum",
 ]

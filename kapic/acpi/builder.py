@@ -12,7 +12,10 @@ types) come after it, in the order given.
 
 from __future__ import annotations
 
+import collections
+import itertools
 from collections.abc import Collection, Sequence
+from typing import Final
 
 from kapic.acpi.header import AcpiHeader
 from kapic.acpi.interrupts import InterruptOverride, IoApic, LocalApicNmi, LocalX2ApicNmi
@@ -26,7 +29,11 @@ from kapic.acpi.processors import (
 from kapic.acpi.wakeup import MpWakeup
 from kapic.errors import MadtError
 
-__all__ = ["QEMU_PCI_IRQS", "build_madt", "describe_madt"]
+__all__ = ["MAX_MADT_CPUS", "QEMU_PCI_IRQS", "build_madt", "describe_madt"]
+
+#: The most CPUs a described MADT may list: what kapic models (a TDX guest has at most 65535
+#: vCPUs; x2APIC IDs are 32 bits, but a table of 2**32 entries would not be a table).
+MAX_MADT_CPUS: Final = 65536
 
 #: QEMU's ``ACPI_BUILD_PCI_IRQS``: ISA IRQs given active-high, level overrides.
 QEMU_PCI_IRQS = (5, 9, 10, 11)
@@ -72,8 +79,8 @@ def describe_madt(
     ids = _apic_ids(cpus, apic_ids)
     unknown = (set(disabled) | set(online_capable)) - set(ids)
     if unknown:
-        raise MadtError(f"APIC IDs {sorted(unknown)} are not in the CPU list", source=_SOURCE,
-                        field="disabled/online_capable")
+        raise MadtError(f"APIC IDs {_few(sorted(unknown))} are not in the CPU list",
+                        source=_SOURCE, field="disabled/online_capable")
     subtables: list[Subtable] = []
     for index, apic_id in enumerate(ids):
         flags = 0 if apic_id in disabled else ACPI_MADT_ENABLED
@@ -110,18 +117,34 @@ def describe_madt(
 
 
 def _apic_ids(cpus: int | None, apic_ids: Sequence[int] | None) -> list[int]:
+    if cpus is not None and (isinstance(cpus, bool) or not isinstance(cpus, int)
+                             or not 1 <= cpus <= MAX_MADT_CPUS):
+        raise MadtError(f"cpus={cpus!r}: must be between 1 and {MAX_MADT_CPUS} (kapic models at "
+                        f"most {MAX_MADT_CPUS} CPUs)", source=_SOURCE, field="cpus")
     if apic_ids is None:
         if cpus is None:
             raise MadtError("give cpus or apic_ids", source=_SOURCE, field="cpus")
         apic_ids = range(cpus)
-    ids = list(apic_ids)
+    ids = list(itertools.islice(apic_ids, MAX_MADT_CPUS + 1))
+    if len(ids) > MAX_MADT_CPUS:
+        raise MadtError(f"more than {MAX_MADT_CPUS} APIC IDs: kapic models at most "
+                        f"{MAX_MADT_CPUS} CPUs", source=_SOURCE, field="apic_ids")
     if cpus is not None and cpus != len(ids):
         raise MadtError(f"cpus={cpus} but {len(ids)} APIC IDs given", source=_SOURCE,
                         field="cpus")
     if not ids:
         raise MadtError("at least one CPU is needed", source=_SOURCE, field="cpus")
     if len(set(ids)) != len(ids):
-        raise MadtError(f"duplicate APIC IDs in {ids}", source=_SOURCE, field="apic_ids")
+        twice = sorted(i for i, n in collections.Counter(ids).items() if n > 1)
+        raise MadtError(f"duplicate APIC IDs {_few(twice)}", source=_SOURCE, field="apic_ids")
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise MadtError("APIC IDs must be integers", source=_SOURCE, field="apic_ids")
     if min(ids) < 0 or max(ids) > 0xFFFFFFFF:
         raise MadtError("APIC IDs must be 0..0xFFFFFFFF", source=_SOURCE, field="apic_ids")
     return ids
+
+
+def _few(ids: Sequence[object]) -> str:
+    """A list for a message: at most 8 items shown."""
+    shown = ", ".join(map(str, ids[:8]))
+    return f"[{shown}{f', ... ({len(ids)} in all)' if len(ids) > 8 else ''}]"

@@ -26,15 +26,15 @@ from kapic.acpi import (
     Subtable,
     build_madt,
     describe_madt,
-    load_madt_tables,
     madt_boot_lines,
     madt_entry_lines,
     madt_problems,
     madt_summary_line,
     madt_to_json,
     parse_kernel_version,
-    parse_madt,
 )
+from kapic.acpi.builder import MAX_MADT_CPUS
+from kapic.acpi.loader import MadtInput, read_madts
 from kapic.errors import ConfigError, ExitCode, MadtError
 
 __all__ = ["add_parser"]
@@ -60,13 +60,36 @@ def _number(text: str) -> int:
     return value
 
 
+def _cpu_count(text: str) -> int:
+    """``--cpus N``: 1 to :data:`MAX_MADT_CPUS`."""
+    value = _number(text)
+    if not 1 <= value <= MAX_MADT_CPUS:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be between 1 and {MAX_MADT_CPUS} "
+                                         f"(kapic models at most {MAX_MADT_CPUS} CPUs)")
+    return value
+
+
+def _table_number(text: str) -> int:
+    """``--table N``: 1 or more."""
+    value = _number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: tables are numbered from 1")
+    return value
+
+
 def _id_list(text: str) -> list[int]:
-    """``0,1,2`` or ranges ``0-3,8``."""
+    """``0,1,2`` or ranges ``0-3,8``: at most :data:`MAX_MADT_CPUS` 32-bit APIC IDs."""
     ids: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         low, sep, high = part.partition("-")
         first = _number(low)
-        ids.extend(range(first, _number(high) + 1) if sep else [first])
+        last = _number(high) if sep else first
+        if last > 0xFFFFFFFF:
+            raise argparse.ArgumentTypeError(f"{part!r}: APIC IDs are 0..0xFFFFFFFF (32 bits)")
+        if len(ids) + max(last - first + 1, 0) > MAX_MADT_CPUS:
+            raise argparse.ArgumentTypeError(f"{text!r}: more than {MAX_MADT_CPUS} IDs (kapic "
+                                             f"models at most {MAX_MADT_CPUS} CPUs)")
+        ids.extend(range(first, last + 1))
     if not ids:
         raise argparse.ArgumentTypeError(f"empty ID list: {text!r}")
     return ids
@@ -87,6 +110,9 @@ def add_parser(subparsers: Any) -> None:
                         help="kernel whose print format to use: 5.19, 6.11, seed, upstream")
     decode.add_argument("--order", choices=("table", "boot"), default="table",
                         help="table order, or the order an x86 boot prints them")
+    decode.add_argument("--table", type=_table_number, metavar="N",
+                        help="decode only the Nth MADT of an acpidump text (from 1, as "
+                        "acpi_apic_instance=N)")
     decode.set_defaults(func=_decode)
     _add_build(actions)
 
@@ -94,7 +120,8 @@ def add_parser(subparsers: Any) -> None:
 def _add_build(actions: Any) -> None:
     build = actions.add_parser("build", help="write a QEMU-like MADT")
     cpus = build.add_mutually_exclusive_group(required=True)
-    cpus.add_argument("--cpus", type=_number, metavar="N", help="APIC IDs 0..N-1")
+    cpus.add_argument("--cpus", type=_cpu_count, metavar="N",
+                      help=f"APIC IDs 0..N-1 (N at most {MAX_MADT_CPUS})")
     cpus.add_argument("--apic-ids", type=_id_list, metavar="LIST", help="e.g. 0,1,2,4-6")
     build.add_argument("--disabled", type=_id_list, default=[], metavar="LIST",
                        help="APIC IDs whose Enabled flag is clear")
@@ -136,28 +163,69 @@ def _madt_types(args: argparse.Namespace) -> MadtTypes | None:
 
 
 def _decode(args: argparse.Namespace) -> int:
+    """Decode every MADT of the input (or the ``--table N``th): a table that cannot be decoded
+    is one error line on stderr, the others are still shown; exit status 1 if one failed."""
     types = _madt_types(args)
-    decoded: list[tuple[str, Madt, int]] = []
-    for source, data in load_madt_tables(args.file):
-        madt = parse_madt(data, source, types=types)
-        for problem in madt_problems(madt, data_size=len(data), source=source):
-            if args.strict:
-                raise problem
-            print(f"kapic: warning: {problem}", file=sys.stderr)
-        decoded.append((source, madt, len(data)))
+    tables = read_madts(args.file, types=types)
+    if args.table is not None:
+        if args.table > len(tables):
+            count = f"{len(tables)} MADT" + ("" if len(tables) == 1 else "s")
+            raise MadtError(f"--table {args.table}: the input holds {count}",
+                            source=_source_name(args.file), field="table")
+        shown = [tables[args.table - 1]]
+    else:
+        shown = tables
+    decoded: list[tuple[MadtInput, Madt | MadtError]] = []
+    for item in shown:
+        result: Madt | MadtError
+        if item.error is not None:
+            result = item.error
+        else:
+            assert item.madt is not None
+            result = item.madt
+            for problem in madt_problems(item.madt, data_size=len(item.data),
+                                         source=item.source):
+                if args.strict:
+                    result = problem
+                    break
+                print(f"kapic: warning: {problem}", file=sys.stderr)
+        decoded.append((item, result))
+    if len(decoded) == 1 and isinstance(decoded[0][1], MadtError):
+        raise decoded[0][1]  # a single table: the error is all there is to say
+    failed = 0
     if args.json:
-        docs = [madt_to_json(m, file=s, file_size=n) for s, m, n in decoded]
+        docs: list[Any] = []
+        for item, result in decoded:
+            if isinstance(result, MadtError):
+                failed += 1
+                print(f"kapic: error: {result}", file=sys.stderr)
+                docs.append({"file": item.source, "file_size": len(item.data) or None,
+                             "error": str(result)})
+            else:
+                docs.append(madt_to_json(result, file=item.source, file_size=len(item.data)))
         _print_json(docs[0] if len(docs) == 1 else docs)
-        return int(ExitCode.OK)
+        return int(ExitCode.FAILED if failed else ExitCode.OK)
     lines_of = madt_boot_lines if args.order == "boot" else madt_entry_lines
-    for index, (source, madt, _) in enumerate(decoded):
-        if len(decoded) > 1:
-            print(("\n" if index else "") + f"# {source}")
-        print("\n".join(lines_of(madt, args.kernel)))
-        head = madt.header
+    printed = 0
+    for item, result in decoded:
+        if isinstance(result, MadtError):
+            failed += 1
+            sys.stdout.flush()
+            print(f"kapic: error: {result}", file=sys.stderr)
+            continue
+        if len(tables) > 1:
+            print(("\n" if printed else "") + f"# {item.source}")
+        print("\n".join(lines_of(result, args.kernel)))
+        head = result.header
         print(f"summary: APIC v{head.revision:02d} {_printable(head.oem_id)} "
-              f"{_printable(head.oem_table_id)}, {head.length} bytes; {madt_summary_line(madt)}")
-    return int(ExitCode.OK)
+              f"{_printable(head.oem_table_id)}, {head.length} bytes; "
+              f"{madt_summary_line(result)}")
+        printed += 1
+    return int(ExitCode.FAILED if failed else ExitCode.OK)
+
+
+def _source_name(path: str) -> str:
+    return "<stdin>" if path == "-" else path
 
 
 def _wakeup(args: argparse.Namespace) -> MpWakeup | None:
