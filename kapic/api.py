@@ -127,6 +127,7 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
     if spec.madt is not None:
         madt = load_madt(spec.madt, host)
         _check_processors(madt, spec.madt)
+        _check_mailbox(madt, spec.madt)
     else:
         cpus = DEFAULT_CPUS if spec.cpus is None else spec.cpus
         if not 1 <= cpus <= MAX_CPUS:
@@ -206,6 +207,21 @@ def _check_processors(madt: Madt, source: str) -> None:
         raise MadtError(f"{len(enabled)} enabled processors: kapic models at most {MAX_CPUS} "
                         "CPUs (a TDX guest has at most 65535 vCPUs, NR_CPUS is at most 8192 "
                         "by default)", source=source, field=field)
+
+
+def _check_mailbox(madt: Madt, source: str) -> None:
+    """A wakeup mailbox kapic's memory can hold: its 4 KiB page below 2**52 (the largest
+    physical address width x86-64 defines). Alignment is not checked: the kernel does not,
+    and the ``mailbox-unaligned`` fault shows what follows."""
+    from kapic.acpi.wakeup import MpWakeup
+    from kapic.hw.memory import PAGE_SIZE, PHYS_ADDR_LIMIT
+
+    for entry in madt.subtables:
+        if isinstance(entry, MpWakeup) and entry.mailbox_address + PAGE_SIZE > PHYS_ADDR_LIMIT:
+            raise MadtError(
+                f"mailbox 0x{entry.mailbox_address:x}: its {PAGE_SIZE}-byte page does not fit "
+                f"below 0x{PHYS_ADDR_LIMIT:x}, the end of the 52-bit physical address space",
+                source=source, offset=entry.offset + 8, field=f"{entry.NAME}.mailbox_address")
 
 
 def run_boot(
