@@ -44,6 +44,8 @@ class BootSpec:
     method: str | None = None
     cpus: int | None = None
     madt: str | None = None
+    #: which MADT of an acpidump text ``madt`` names, from 1 (None: the first, as Linux)
+    table: int | None = None
     config: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     seed: int = 0
@@ -59,7 +61,8 @@ class BootSpec:
         """Every field, as ``kapic boot --json`` records it (``--replay`` reads it back)."""
         return {
             "platform": self.platform, "kernel": self.kernel, "method": self.method,
-            "cpus": self.cpus, "madt": self.madt, "config": dict(self.config),
+            "cpus": self.cpus, "madt": self.madt, "table": self.table,
+            "config": dict(self.config),
             "params": dict(self.params), "seed": self.seed, "watchdog_ns": self.watchdog_ns,
             "firmware": self.firmware, "relaxed_memory": self.relaxed_memory,
             "wall_budget_s": self.wall_budget_s, "faults": list(self.faults),
@@ -77,7 +80,8 @@ class BootSpec:
                              field=f"spec.{unknown[0]}")
         kinds: dict[str, type | tuple[type, ...]] = {
                  "platform": str, "kernel": str, "method": (str, type(None)),
-                 "cpus": (int, type(None)), "madt": (str, type(None)), "config": dict,
+                 "cpus": (int, type(None)), "madt": (str, type(None)),
+                 "table": (int, type(None)), "config": dict,
                  "params": dict, "seed": int, "watchdog_ns": (int, type(None)),
                  "firmware": (str, type(None)), "relaxed_memory": bool,
                  "wall_budget_s": (int, float, type(None)), "faults": list}
@@ -91,13 +95,20 @@ class BootSpec:
         return cls(**{**obj, "faults": tuple(obj.get("faults", ()))})
 
 
-def load_madt(path: str, host: PluginHost | None = None) -> Madt:
-    """The first MADT of a file (raw table, acpidump text, or ``-`` for stdin), decoded with
-    the subtable types the plugins of ``host`` add."""
-    from kapic.acpi.loader import load_madts
+def load_madt(path: str, host: PluginHost | None = None, table: int | None = None) -> Madt:
+    """A MADT of a file (raw table, acpidump text, or ``-`` for stdin), decoded with the
+    subtable types the plugins of ``host`` add: the *table*-th (from 1), else the first."""
+    return load_madt_noted(path, host, table)[0]
+
+
+def load_madt_noted(path: str, host: PluginHost | None = None,
+                    table: int | None = None) -> tuple[Madt, str]:
+    """:func:`load_madt`, and the line saying which table of several was taken (or "")."""
+    from kapic.acpi.loader import load_madt_choice
 
     types = host.madt_types() if host is not None else None
-    return load_madts(path, types=types)[0][1]
+    _, madt, note = load_madt_choice(path, table, types)
+    return madt, note
 
 
 def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
@@ -123,9 +134,12 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
     config = KernelConfig.from_options(spec.config).check(profile)
     if spec.madt is not None and spec.cpus is not None:
         raise ConfigError("give --cpus or --madt, not both")
+    if spec.table is not None and spec.madt is None:
+        raise ConfigError(f"--table {spec.table} picks one MADT of --madt FILE: give --madt")
     boundary = host.boundary
+    madt_note = ""
     if spec.madt is not None:
-        madt = load_madt(spec.madt, host)
+        madt, madt_note = load_madt_noted(spec.madt, host, spec.table)
         _check_processors(madt, spec.madt)
         _check_mailbox(madt, spec.madt)
     else:
@@ -174,6 +188,7 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
         **({} if spec.wall_budget_s is None else {"wall_budget_s": spec.wall_budget_s}),
     )
     machine.spec_json = spec.to_json()
+    machine.madt_note = madt_note
     return machine
 
 

@@ -114,6 +114,8 @@ class Machine:
         #: the spec the machine was built from (kapic.api.build_machine sets it), recorded in
         #: the result so the run can be replayed
         self.spec_json: dict[str, Any] | None = None
+        #: which MADT of a multi-table input was taken ("" for one table), for the user
+        self.madt_note = ""
         #: the table the firmware hands to the kernel
         self.madt = madt
         self.engine = Engine()

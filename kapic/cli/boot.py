@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         cpus=args.cpus,
         madt=args.madt,
+        table=args.table,
         config=key_values(args.config, "--config"),
         params=key_values(args.param, "--param"),
         seed=args.seed,
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     if bad or len(set(args.offline)) != len(args.offline):
         raise ConfigError(f"--offline {args.offline}: give distinct secondary CPU numbers "
                           f"(1..{len(machine.cpus) - 1})")
+    if machine.madt_note and not args.json:
+        print(f"kapic: note: {machine.madt_note}", file=sys.stderr)
     result = machine.boot()
     if args.offline and result.result != "hung":
         machine.offline(args.offline)
@@ -100,6 +103,7 @@ def _replayed(args: argparse.Namespace) -> Any:
 
     given = [opt for opt, value in (("--platform", args.platform), ("--method", args.method),
                                     ("--cpus", args.cpus), ("--madt", args.madt),
+                                    ("--table", args.table),
                                     ("--config", args.config), ("--param", args.param),
                                     ("--firmware", args.firmware), ("--fault", args.fault),
                                     ("--seed", args.seed), ("--relaxed-memory",

@@ -15,6 +15,7 @@ __all__ = [
     "error_json",
     "key_values",
     "print_json",
+    "table_number",
     "wall_budget",
     "watchdog_ns",
 ]
@@ -33,6 +34,9 @@ def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) 
     machine.add_argument("--cpus", type=int, default=None, help="CPUs of a described machine")
     machine.add_argument("--madt", default=None, metavar="FILE",
                          help="boot the machine a MADT describes (raw table, acpidump text, -)")
+    parser.add_argument("--table", type=table_number, default=None, metavar="N",
+                        help="which MADT of an acpidump text --madt reads (from 1, as "
+                        "acpi_apic_instance=N; default the first, as Linux takes it)")
     parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                         help="kernel configuration, e.g. HOTPLUG_PARALLEL=n, NR_CPUS=64")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -47,6 +51,17 @@ def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) 
     parser.add_argument("--watchdog", type=float, default=None, metavar="SECONDS",
                         help="simulated-time watchdog (default 30 s)")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+
+def table_number(text: str) -> int:
+    """``--table N``: a whole number, 1 or more."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: tables are numbered from 1")
+    return value
 
 
 def key_values(items: Sequence[str], option: str) -> dict[str, str]:

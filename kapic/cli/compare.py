@@ -82,15 +82,16 @@ def _check_writable(option: str, path: str) -> None:
         raise InputError(f"{option}: directory {str(target.parent)!r} does not exist", source=path)
 
 
-def _spool(stack: contextlib.ExitStack, source: str) -> str:
+def _spool(stack: contextlib.ExitStack, source: str, table: int | None) -> str:
     """Standard input, a FIFO or a device saved to a file: every run of the comparison reads
     the MADT again, and such an input can be read only once."""
     import io
 
-    from kapic.acpi.loader import load_madts, read_input
+    from kapic.acpi.loader import load_madt_choice, read_input
 
     data = read_input(source)
-    load_madts("-", io.BytesIO(data), name="<stdin>" if source == "-" else source)  # errors
+    load_madt_choice("-", table, stdin=io.BytesIO(data),  # its errors come before any run
+                     name="<stdin>" if source == "-" else source)
     directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="kapic-"))
     path = Path(directory) / "spooled-madt"
     path.write_bytes(data)
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         madt = args.madt
         if madt == "-" or (madt is not None and Path(madt).exists()
                            and not Path(madt).is_dir() and not Path(madt).is_file()):
-            args.madt = _spool(stack, madt)
+            args.madt = _spool(stack, madt, args.table)
         return _compare(args)
 
 
@@ -174,6 +175,7 @@ def _compare(args: argparse.Namespace) -> int:
                 method=method,
                 cpus=cpus,
                 madt=args.madt,
+                table=args.table,
                 config=config,
                 params=params,
                 seed=args.seed + repeat,

@@ -35,6 +35,7 @@ from kapic.acpi import (
 )
 from kapic.acpi.builder import MAX_MADT_CPUS
 from kapic.acpi.loader import MadtInput, read_madts
+from kapic.cli.common import table_number
 from kapic.errors import ConfigError, ExitCode, MadtError
 
 __all__ = ["add_parser"]
@@ -66,14 +67,6 @@ def _cpu_count(text: str) -> int:
     if not 1 <= value <= MAX_MADT_CPUS:
         raise argparse.ArgumentTypeError(f"{text!r}: must be between 1 and {MAX_MADT_CPUS} "
                                          f"(kapic models at most {MAX_MADT_CPUS} CPUs)")
-    return value
-
-
-def _table_number(text: str) -> int:
-    """``--table N``: 1 or more."""
-    value = _number(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: tables are numbered from 1")
     return value
 
 
@@ -110,7 +103,7 @@ def add_parser(subparsers: Any) -> None:
                         help="kernel whose print format to use: 5.19, 6.11, seed, upstream")
     decode.add_argument("--order", choices=("table", "boot"), default="table",
                         help="table order, or the order an x86 boot prints them")
-    decode.add_argument("--table", type=_table_number, metavar="N",
+    decode.add_argument("--table", type=table_number, metavar="N",
                         help="decode only the Nth MADT of an acpidump text (from 1, as "
                         "acpi_apic_instance=N)")
     decode.set_defaults(func=_decode)

@@ -313,3 +313,76 @@ def test_describe_madt_refuses_quickly(kwargs: dict[str, object]) -> None:
 def test_nul_in_a_path_is_an_input_error(capsys: Capsys) -> None:
     code, out, err = _run(capsys, "madt", "decode", "a\0b")
     assert (code, out) == (1, "") and err.startswith("kapic: error: a\0b: ")
+
+
+# -- --table N on kapic boot and kapic compare ---------------------------------------------------
+
+
+def test_boot_takes_the_first_madt_and_says_so(tmp_path: Path, capsys: Capsys) -> None:
+    code, out, err = _run(capsys, "boot", "--madt", _write(tmp_path, DUMP))
+    assert code == 0
+    assert "2/2 CPUs online" in out
+    assert err.startswith("kapic: note: ") and "2 MADTs, using the first" in err
+    assert "--table N picks another" in err
+
+
+def test_boot_table_2_boots_the_second_madt(tmp_path: Path, capsys: Capsys) -> None:
+    code, out, err = _run(capsys, "boot", "--platform", "tdx", "--madt", _write(tmp_path, DUMP),
+                          "--table", "2", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["cpus_online"] == 3 and doc["spec"]["table"] == 2
+    assert err == ""  # the note is for people; --json carries the spec
+
+
+def test_boot_replays_the_table_it_took(tmp_path: Path, capsys: Capsys) -> None:
+    path = _write(tmp_path, DUMP)
+    code, out, _ = _run(capsys, "boot", "--platform", "tdx", "--madt", path, "--table", "2",
+                        "--json")
+    assert code == 0
+    replay = _write(tmp_path, out, "boot.json")
+    code, again, _ = _run(capsys, "boot", "--replay", replay, "--json")
+    assert code == 0 and json.loads(again)["cpus_online"] == 3
+
+
+def test_boot_a_broken_second_table_does_not_matter(tmp_path: Path, capsys: Capsys) -> None:
+    path = _write(tmp_path, BROKEN_SECOND)
+    code, _, _ = _run(capsys, "boot", "--madt", path)
+    assert code == 0
+    code, _, err = _run(capsys, "boot", "--madt", path, "--table", "2")
+    assert code == 1
+    assert err.count("\n") == 1 and "table 2 of 2" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("argv", "status", "says"), [
+    (("--table", "3"), 1, "the input holds 2 MADTs"),
+    (("--table", "0"), 2, "tables are numbered from 1"),
+    (("--table", "x"), 2, "not a number"),
+])
+def test_boot_bad_table_number(tmp_path: Path, capsys: Capsys, argv: tuple[str, ...],
+                               status: int, says: str) -> None:
+    code, _, err = _run(capsys, "boot", "--madt", _write(tmp_path, DUMP), *argv)
+    assert code == status and says in err.splitlines()[-1]
+    assert "Traceback" not in err
+
+
+def test_table_without_madt_is_a_usage_error(capsys: Capsys) -> None:
+    code, _, err = _run(capsys, "boot", "--table", "2")
+    assert code == 2 and "give --madt" in err
+
+
+def test_compare_table_2(tmp_path: Path, capsys: Capsys) -> None:
+    code, out, err = _run(capsys, "compare", "--madt", _write(tmp_path, DUMP), "--table", "2",
+                          "--repeat", "1", "--json")
+    assert code == 0, err
+    runs = json.loads(out)["runs"]
+    assert runs and all(r["cpus_requested"] == 3 for r in runs)
+
+
+def test_compare_from_stdin_checks_the_chosen_table_first(tmp_path: Path,
+                                                          capsys: Capsys,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          ) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(BROKEN_SECOND.encode())))
+    code, _, err = _run(capsys, "compare", "--madt", "-", "--table", "2", "--repeat", "1")
+    assert code == 1 and "table 2 of 2" in err and err.count("\n") == 1

@@ -30,6 +30,7 @@ class FakeSpec:
     method: str | None = None
     cpus: int | None = None
     madt: str | None = None
+    table: int | None = None
     config: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     seed: int = 0
