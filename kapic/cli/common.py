@@ -18,6 +18,7 @@ __all__ = [
     "table_number",
     "wall_budget",
     "watchdog_ns",
+    "whole_number",
 ]
 
 
@@ -53,12 +54,20 @@ def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) 
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
 
 
-def table_number(text: str) -> int:
-    """``--table N``: a whole number, 1 or more."""
+def whole_number(text: str) -> int:
+    """A command-line number, 0 or more, in any base Python reads (``0x1000``)."""
     try:
         value = int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"negative: {text!r}")
+    return value
+
+
+def table_number(text: str) -> int:
+    """``--table N``: 1 or more."""
+    value = whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: tables are numbered from 1")
     return value

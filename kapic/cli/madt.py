@@ -35,7 +35,7 @@ from kapic.acpi import (
 )
 from kapic.acpi.builder import MAX_MADT_CPUS
 from kapic.acpi.loader import MadtInput, read_madts
-from kapic.cli.common import table_number
+from kapic.cli.common import table_number, whole_number
 from kapic.errors import ConfigError, ExitCode, MadtError
 
 __all__ = ["add_parser"]
@@ -51,19 +51,9 @@ def _kernel(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _number(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"negative: {text!r}")
-    return value
-
-
 def _cpu_count(text: str) -> int:
     """``--cpus N``: 1 to :data:`MAX_MADT_CPUS`."""
-    value = _number(text)
+    value = whole_number(text)
     if not 1 <= value <= MAX_MADT_CPUS:
         raise argparse.ArgumentTypeError(f"{text!r}: must be between 1 and {MAX_MADT_CPUS} "
                                          f"(kapic models at most {MAX_MADT_CPUS} CPUs)")
@@ -75,8 +65,8 @@ def _id_list(text: str) -> list[int]:
     ids: list[int] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         low, sep, high = part.partition("-")
-        first = _number(low)
-        last = _number(high) if sep else first
+        first = whole_number(low)
+        last = whole_number(high) if sep else first
         if last > 0xFFFFFFFF:
             raise argparse.ArgumentTypeError(f"{part!r}: APIC IDs are 0..0xFFFFFFFF (32 bits)")
         if len(ids) + max(last - first + 1, 0) > MAX_MADT_CPUS:
@@ -124,8 +114,8 @@ def _add_build(actions: Any) -> None:
                        help="add an MP wakeup entry of this mailbox version")
     build.add_argument("--wakeup-length", type=int, choices=(16, 24),
                        help="MP wakeup entry length (default 24 with a reset vector)")
-    build.add_argument("--mailbox", type=_number, metavar="ADDR", help="mailbox address")
-    build.add_argument("--reset-vector", type=_number, metavar="ADDR",
+    build.add_argument("--mailbox", type=whole_number, metavar="ADDR", help="mailbox address")
+    build.add_argument("--reset-vector", type=whole_number, metavar="ADDR",
                        help="reset vector (a 24-byte entry)")
     build.add_argument("--entry", action="append", default=[], metavar="TYPE:FIELD=VALUE,...",
                        help="append an entry of a type a plugin declares; TYPE is its type "
@@ -136,7 +126,7 @@ def _add_build(actions: Any) -> None:
     build.add_argument("--no-nmi", dest="nmi", action="store_false")
     build.add_argument("--oem-id", default="BOCHS")
     build.add_argument("--oem-table-id", default="BXPC")
-    build.add_argument("--revision", type=_number, default=1, help="MADT revision")
+    build.add_argument("--revision", type=whole_number, default=1, help="MADT revision")
     build.add_argument("-o", "--output", required=True, metavar="FILE", help="or - (stdout)")
     build.add_argument("--json", action="store_true", help="also print the table as JSON")
     build.set_defaults(func=_build)
