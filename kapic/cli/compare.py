@@ -161,6 +161,14 @@ def _compare(args: argparse.Namespace) -> int:
 
         name, raw = parse_fault(text)
         host.fault(name).values(raw)
+    if args.madt is not None:  # a bad table fails here, before any run
+        from kapic.api import load_madt_noted
+
+        _, note = load_madt_noted(args.madt, host, args.table)
+        if note and not args.json:
+            print(f"kapic: note: {note}", file=sys.stderr)
+    elif args.table is not None:
+        raise ConfigError(f"--table {args.table} picks one MADT of --madt FILE: give --madt")
     plan = compare_plan(args.platform, args.method, plugins=host,
                         same_platform=args.same_platform, firmware=args.firmware)
     if not plan:

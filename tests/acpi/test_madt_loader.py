@@ -386,3 +386,16 @@ def test_compare_from_stdin_checks_the_chosen_table_first(tmp_path: Path,
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(BROKEN_SECOND.encode())))
     code, _, err = _run(capsys, "compare", "--madt", "-", "--table", "2", "--repeat", "1")
     assert code == 1 and "table 2 of 2" in err and err.count("\n") == 1
+
+
+def test_compare_says_which_table_it_takes(tmp_path: Path, capsys: Capsys) -> None:
+    code, _, err = _run(capsys, "compare", "--madt", _write(tmp_path, DUMP), "--repeat", "1")
+    assert code == 0
+    assert err.count("kapic: note: ") == 1 and "2 MADTs, using the first" in err
+
+
+def test_compare_bad_table_fails_before_any_run(tmp_path: Path, capsys: Capsys) -> None:
+    code, out, err = _run(capsys, "compare", "--madt", _write(tmp_path, DUMP), "--table", "3")
+    assert code == 1 and out == "" and "the input holds 2 MADTs" in err
+    code, _, err = _run(capsys, "compare", "--table", "2")
+    assert code == 2 and "give --madt" in err

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from kapic.acpi import build_madt, describe_madt
+from kapic.acpi.loader import load_madt_choice
 from kapic.cli import main
 from kapic.report import render_blame, render_compare, validate_trace
 from kapic.result import BootResult, ResultKind
@@ -110,6 +112,8 @@ def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     module.not_possible = lambda spec, why: None  # type: ignore[attr-defined]
     module.plugin_error = lambda spec, error: None  # type: ignore[attr-defined]
     module.DEFAULT_CPUS = 8  # type: ignore[attr-defined]
+    module.load_madt_noted = (  # type: ignore[attr-defined]
+        lambda path, host, table: load_madt_choice(path, table)[1:])
     monkeypatch.setitem(sys.modules, "kapic.api", module)
     plugin = types.ModuleType("kapic.plugin")
     plugin.PluginHost = FakeHost  # type: ignore[attr-defined]
@@ -169,7 +173,7 @@ def test_options_reach_the_spec(api: FakeApi, capsys: pytest.CaptureFixture[str]
 
 def test_madt_replaces_the_cpu_count(api: FakeApi, tmp_path: Path) -> None:
     madt = tmp_path / "apic.bin"
-    madt.write_bytes(b"APIC")
+    madt.write_bytes(build_madt(describe_madt(cpus=2)))  # read once before the runs
     assert main(["compare", "--madt", str(madt), "--method", "acpi-mailbox"]) == 0
     assert [(s.cpus, s.madt) for s in api.specs] == [(None, str(madt))]
 
