@@ -4,9 +4,10 @@ A raw file is what Linux exposes as /sys/firmware/acpi/tables/APIC (drivers/acpi
 ``acpi_table_show``: exactly the table's bytes). Every failure is a :class:`MadtError`
 naming the file; nothing is read past :data:`MAX_INPUT_BYTES`.
 
-An acpidump text may hold several MADTs (Linux then uses the first, unless booted with
-``acpi_apic_instance=N``). :func:`read_madts` decodes each on its own, so one broken table
-does not hide the others; :func:`load_madt_choice` picks one, as ``--table N`` does.
+An acpidump text may hold several MADTs (Linux then uses the first, or the second when
+booted with ``acpi_apic_instance=2``: Documentation/admin-guide/kernel-parameters.txt).
+:func:`read_madts` decodes each on its own, so one broken table does not hide the others;
+:func:`load_madt_choice` picks one, as ``--table N`` does.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class MadtInput:
 
     #: The name used in messages: the file, or ``FILE (APIC @ 0xADDRESS)`` in an acpidump.
     source: str
-    #: Position among the input's MADTs, from 1 (as ``--table N`` and ``acpi_apic_instance=``).
+    #: Position among the input's MADTs, from 1 (as ``--table N``).
     index: int
     #: The table's bytes (empty when its acpidump hex lines are broken).
     data: bytes
@@ -159,8 +160,8 @@ def load_madt_choice(path: str, table: int | None = None, types: MadtTypes | Non
                      ) -> tuple[str, Madt, str]:
     """One MADT of a raw table or acpidump text: ``(source, madt, note)``.
 
-    *table*: which MADT, counting from 1 as ``acpi_apic_instance=`` does; None: the first, as
-    Linux takes it. Only that table must decode: a broken other one does not matter. *note*
+    *table*: which MADT, counting from 1 (``acpi_apic_instance=2`` is table 2); None: the
+    first, as Linux takes it. Only that table must decode: a broken other one does not matter. *note*
     is one line saying which table was taken when the input holds several, e.g.
     ``dump.txt: 2 MADTs, using the first (APIC @ 0xbf6dfcc6, line 1, offset 0); --table N
     picks another``; it is empty for an input with a single MADT and no *table*.

@@ -36,8 +36,8 @@ def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) 
     machine.add_argument("--madt", default=None, metavar="FILE",
                          help="boot the machine a MADT describes (raw table, acpidump text, -)")
     parser.add_argument("--table", type=table_number, default=None, metavar="N",
-                        help="which MADT of an acpidump text --madt reads (from 1, as "
-                        "acpi_apic_instance=N; default the first, as Linux takes it)")
+                        help="which MADT of an acpidump text --madt reads, from 1 "
+                        "(default the first, as Linux; acpi_apic_instance=2 takes the second)")
     parser.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                         help="kernel configuration, e.g. HOTPLUG_PARALLEL=n, NR_CPUS=64")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",

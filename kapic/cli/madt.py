@@ -94,8 +94,8 @@ def add_parser(subparsers: Any) -> None:
     decode.add_argument("--order", choices=("table", "boot"), default="table",
                         help="table order, or the order an x86 boot prints them")
     decode.add_argument("--table", type=table_number, metavar="N",
-                        help="decode only the Nth MADT of an acpidump text (from 1, as "
-                        "acpi_apic_instance=N)")
+                        help="decode only the Nth MADT of an acpidump text, from 1 (Linux's "
+                        "acpi_apic_instance=2 takes the second)")
     decode.set_defaults(func=_decode)
     _add_build(actions)
 
