@@ -7,10 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kapic.acpi.builder import build_madt, describe_madt
+from kapic.acpi.builder import MAX_MADT_CPUS, build_madt, describe_madt
 from kapic.acpi.madt import Madt
 from kapic.acpi.walker import parse_madt
-from kapic.boundary import PluginFault
 from kapic.errors import ConfigError, InputError, MadtError, MissingFirmwareError, PluginError
 from kapic.faults.model import FaultContext, parse_fault
 from kapic.kernel.config import KernelConfig, get_profile
@@ -32,7 +31,7 @@ __all__ = [
 
 #: CPUs of the built-in default machine (``kapic boot`` and ``kapic compare`` without --cpus)
 DEFAULT_CPUS = 8
-MAX_CPUS = 65536
+MAX_CPUS = MAX_MADT_CPUS
 
 
 @dataclass(frozen=True)
@@ -101,13 +100,14 @@ def load_madt(path: str, host: PluginHost | None = None, table: int | None = Non
     return load_madt_noted(path, host, table)[0]
 
 
-def load_madt_noted(path: str, host: PluginHost | None = None,
-                    table: int | None = None) -> tuple[Madt, str]:
-    """:func:`load_madt`, and the line saying which table of several was taken (or "")."""
+def load_madt_noted(path: str, host: PluginHost | None = None, table: int | None = None, *,
+                    name: str | None = None) -> tuple[Madt, str]:
+    """:func:`load_madt`, and the line saying which table of several was taken (or "");
+    *name* replaces the file's name in messages (a spooled standard input keeps its own)."""
     from kapic.acpi.loader import load_madt_choice
 
     types = host.madt_types() if host is not None else None
-    _, madt, note = load_madt_choice(path, table, types)
+    _, madt, note = load_madt_choice(path, table, types, name=name)
     return madt, note
 
 
@@ -366,11 +366,7 @@ def _unbooted(spec: BootSpec, kind: ResultKind, reason: str,
 def plugin_error(spec: BootSpec, error: PluginError) -> BootResult:
     """The result of a run a plugin broke before the boot started (``kapic compare`` shows
     it as a ``plugin-error`` row)."""
-    detail = error.to_json() if isinstance(error, PluginFault) else {
-        "plugin": error.plugin, "distribution": error.distribution, "callable": None,
-        "cpu": None, "time_ns": None, "message": str(error), "traceback": "",
-    }
-    return _unbooted(spec, "plugin-error", str(error), detail)
+    return _unbooted(spec, "plugin-error", str(error), error.to_json())
 
 
 def not_possible(spec: BootSpec, why: str) -> BootResult:

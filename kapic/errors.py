@@ -8,7 +8,7 @@ line by the command line, never as a traceback.
 from __future__ import annotations
 
 import enum
-from typing import Final
+from typing import Any, Final
 
 __all__ = [
     "ConfigError",
@@ -93,6 +93,12 @@ class PluginError(KapicError):
         self.distribution: Final = distribution
         dist = f" (distribution {distribution})" if distribution else ""
         super().__init__(f"plugin {plugin!r}{dist}: {message}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``plugin_error`` object of ``kapic boot --json`` (no callable, CPU or time:
+        the plugin failed outside a boot's hook calls)."""
+        return {"plugin": self.plugin, "distribution": self.distribution, "callable": None,
+                "cpu": None, "time_ns": None, "message": str(self), "traceback": ""}
 
 
 class SimulationError(KapicError):

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
+from kapic.acpi.header import printable
 from kapic.errors import MadtError
 
 __all__ = [
@@ -162,7 +163,7 @@ def acpidump_tables(data: bytes, source: str) -> list[AcpidumpTable]:
                 continue
             current.append((number, start, line))
     if not heads:
-        seen = ", ".join(_printable(name) for name in found) or "none"
+        seen = ", ".join(printable(name) for name in found) or "none"
         raise MadtError(f"acpidump text holds no APIC table (tables found: {seen})",
                         source=source, offset=0, field="signature")
     tables: list[AcpidumpTable] = []
@@ -186,10 +187,6 @@ def acpidump_madts(data: bytes, source: str) -> list[tuple[str, bytes]]:
         assert table.data is not None
         out.append((table.source, table.data))
     return out
-
-
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
 
 
 def _decode_lines(source: str, lines: list[tuple[int, int, str]], text: _Text) -> bytes:

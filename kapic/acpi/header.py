@@ -15,7 +15,7 @@ from typing import Final
 
 from kapic.errors import MadtError
 
-__all__ = ["HEADER_FIELDS", "HEADER_SIZE", "AcpiHeader", "table_checksum"]
+__all__ = ["HEADER_FIELDS", "HEADER_SIZE", "AcpiHeader", "printable", "table_checksum"]
 
 #: ``sizeof(struct acpi_table_header)``.
 HEADER_SIZE: Final = 36
@@ -98,3 +98,8 @@ class AcpiHeader:
 
 def _offset(name: str) -> int:
     return next(off for field, off, _ in HEADER_FIELDS if field == name)
+
+
+def printable(text: str) -> str:
+    """An ACPI string (signature, OEM ID) fit for a message: what is not printable as ``\\xNN``."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)

@@ -121,9 +121,5 @@ def error_json(exc: KapicError) -> dict[str, Any]:
             else "invalid-input" if isinstance(exc, InputError) else "usage-error")
     out: dict[str, Any] = {"schema_version": 1, "result": kind, "error": str(exc)}
     if isinstance(exc, PluginError):
-        to_json = getattr(exc, "to_json", None)
-        out["plugin_error"] = to_json() if to_json is not None else {
-            "plugin": exc.plugin, "distribution": exc.distribution, "callable": None,
-            "cpu": None, "time_ns": None, "message": str(exc), "traceback": "",
-        }
+        out["plugin_error"] = exc.to_json()
     return out

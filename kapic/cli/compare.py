@@ -82,16 +82,12 @@ def _check_writable(option: str, path: str) -> None:
         raise InputError(f"{option}: directory {str(target.parent)!r} does not exist", source=path)
 
 
-def _spool(stack: contextlib.ExitStack, source: str, table: int | None) -> str:
+def _spool(stack: contextlib.ExitStack, source: str) -> str:
     """Standard input, a FIFO or a device saved to a file: every run of the comparison reads
     the MADT again, and such an input can be read only once."""
-    import io
-
-    from kapic.acpi.loader import load_madt_choice, read_input
+    from kapic.acpi.loader import read_input
 
     data = read_input(source)
-    load_madt_choice("-", table, stdin=io.BytesIO(data),  # its errors come before any run
-                     name="<stdin>" if source == "-" else source)
     directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="kapic-"))
     path = Path(directory) / "spooled-madt"
     path.write_bytes(data)
@@ -121,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         madt = args.madt
         if madt == "-" or (madt is not None and Path(madt).exists()
                            and not Path(madt).is_dir() and not Path(madt).is_file()):
-            args.madt = _spool(stack, madt, args.table)
+            args.madt_name = "<stdin>" if madt == "-" else madt
+            args.madt = _spool(stack, madt)
         return _compare(args)
 
 
@@ -164,7 +161,8 @@ def _compare(args: argparse.Namespace) -> int:
     if args.madt is not None:  # a bad table fails here, before any run
         from kapic.api import load_madt_noted
 
-        _, note = load_madt_noted(args.madt, host, args.table)
+        _, note = load_madt_noted(args.madt, host, args.table,
+                                  name=getattr(args, "madt_name", None))
         if note and not args.json:
             print(f"kapic: note: {note}", file=sys.stderr)
     elif args.table is not None:

@@ -16,7 +16,7 @@ import dataclasses
 import json
 import sys
 from types import MappingProxyType
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from kapic.acpi import (
     Madt,
@@ -34,6 +34,7 @@ from kapic.acpi import (
     parse_kernel_version,
 )
 from kapic.acpi.builder import MAX_MADT_CPUS
+from kapic.acpi.header import printable
 from kapic.acpi.loader import MadtInput, read_madts
 from kapic.cli.common import table_number, whole_number
 from kapic.errors import ConfigError, ExitCode, MadtError
@@ -132,17 +133,11 @@ def _add_build(actions: Any) -> None:
     build.set_defaults(func=_build)
 
 
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
-
-
-def _madt_types(args: argparse.Namespace) -> MadtTypes | None:
-    """The subtable types of the installed plugins (None: the built-ins only)."""
+def _madt_types(args: argparse.Namespace) -> MadtTypes:
+    """The subtable types: the built-ins and those the installed plugins add."""
     from kapic.plugin import PluginHost
 
-    host = PluginHost.from_options(args.plugin_options)
-    getter = getattr(host, "madt_types", None)
-    return cast("MadtTypes | None", getter() if getter is not None else None)
+    return PluginHost.from_options(args.plugin_options).madt_types()
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -200,8 +195,8 @@ def _decode(args: argparse.Namespace) -> int:
             print(("\n" if printed else "") + f"# {item.source}")
         print("\n".join(lines_of(result, args.kernel)))
         head = result.header
-        print(f"summary: APIC v{head.revision:02d} {_printable(head.oem_id)} "
-              f"{_printable(head.oem_table_id)}, {head.length} bytes; "
+        print(f"summary: APIC v{head.revision:02d} {printable(head.oem_id)} "
+              f"{printable(head.oem_table_id)}, {head.length} bytes; "
               f"{madt_summary_line(result)}")
         printed += 1
     return int(ExitCode.FAILED if failed else ExitCode.OK)
@@ -231,7 +226,7 @@ def _entries(args: argparse.Namespace) -> list[Subtable]:
     """The ``--entry`` options as entries (the plugin host is loaded only when there are some)."""
     if not args.entry:
         return []
-    types = _madt_types(args) or MadtTypes.builtin()
+    types = _madt_types(args)
     return [_entry(text, types) for text in args.entry]
 
 

@@ -358,7 +358,7 @@ def test_cli_entry_errors(entry: str, message: str, tmp_path: Path, capsys: Caps
 
 def test_cli_entry_without_plugin_types(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                         capsys: Capsys) -> None:
-    monkeypatch.setattr(cli_madt, "_madt_types", lambda args: None)
+    monkeypatch.setattr(cli_madt, "_madt_types", lambda args: MadtTypes.builtin())
     code, _, err = _run(capsys, "build", "--cpus", "2", "--entry", "0x80", "-o",
                         str(tmp_path / "t"))
     assert (code, err) == (2, "kapic: error: --entry '0x80': type '0x80': no installed plugin "

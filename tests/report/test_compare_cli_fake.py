@@ -113,7 +113,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     module.plugin_error = lambda spec, error: None  # type: ignore[attr-defined]
     module.DEFAULT_CPUS = 8  # type: ignore[attr-defined]
     module.load_madt_noted = (  # type: ignore[attr-defined]
-        lambda path, host, table: load_madt_choice(path, table)[1:])
+        lambda path, host, table, name=None: load_madt_choice(path, table, name=name)[1:])
     monkeypatch.setitem(sys.modules, "kapic.api", module)
     plugin = types.ModuleType("kapic.plugin")
     plugin.PluginHost = FakeHost  # type: ignore[attr-defined]
