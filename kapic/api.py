@@ -167,7 +167,8 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
         for corrupt in ctx.byte_transforms:
             data = boundary.call(f"fault {name!r} table bytes", corrupt, build_madt(madt),
                                  owner=owner, check=_bytes_check)
-            madt = parse_madt(data, f"the MADT as fault {name!r} left it")
+            madt = parse_madt(data, f"the MADT as fault {name!r} left it",
+                              types=host.madt_types())
         for variant in ctx.firmware_variants:
             firmware = boundary.call(f"fault {name!r} firmware", variant, firmware, owner=owner)
     machine = Machine(

@@ -3,9 +3,10 @@ gives the outcome it documents; faults are seeded, recorded and replayable."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -20,9 +21,11 @@ from kapic import (
     PluginError,
     PluginFault,
     PluginHost,
+    build_machine,
     hookimpl,
     run_boot,
 )
+from kapic.acpi import MadtEntry, finalize_madt
 from kapic.cli import main
 from kapic.errors import MadtError
 
@@ -322,3 +325,38 @@ def test_the_docs_catalogue_is_the_catalogue() -> None:
         row = (f"| `{fault.name}` | {fault.layer} | {params} | {fault.summary} | "
                f"{fault.expected['seed'].result} | {fault.expected['upstream'].result} |")
         assert row in text, f"docs/faults.md has no row {row}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OemTag(MadtEntry):
+    """Type 0x81, 10 bytes: a subtable type a plugin adds."""
+
+    type: ClassVar[int] = 0x81
+    NAME: ClassVar[str] = "OEM Tag"
+    LAYOUT: ClassVar[tuple[tuple[str, str], ...]] = (("tag", "8s"),)
+
+    tag: bytes = b"KAPIC\0\0\0"
+
+
+def test_a_byte_fault_keeps_the_subtable_types_plugins_add() -> None:
+    """The table a byte-changing fault leaves is decoded with the plugins' subtable types, as
+    the table before it was (found by review: it fell back to the built-ins)."""
+    def apply(ctx: FaultContext, p: object) -> None:
+        ctx.transform_madt(lambda madt: finalize_madt(
+            dataclasses.replace(madt, subtables=(*madt.subtables, OemTag()))))
+        ctx.transform_bytes(lambda data: data)  # the same bytes, decoded again
+
+    class _Plugin:
+        @hookimpl
+        def kapic_faults(self) -> list[object]:
+            return [Fault("x-same-bytes", "madt", "the same bytes", apply, (),
+                          Expect.on_every_profile("ok", ""))]
+
+        @hookimpl
+        def kapic_madt_subtable_types(self) -> list[type[MadtEntry]]:
+            return [OemTag]
+
+    host = PluginHost()
+    host.register(_Plugin(), "oem-tag")
+    machine = build_machine(BootSpec(cpus=2, faults=("x-same-bytes",)), host)
+    assert [type(s).__name__ for s in machine.madt.subtables][-1] == "OemTag"
