@@ -11,7 +11,7 @@ from kapic.acpi.builder import MAX_MADT_CPUS, build_madt, describe_madt
 from kapic.acpi.madt import Madt
 from kapic.acpi.walker import parse_madt
 from kapic.errors import ConfigError, InputError, MadtError, MissingFirmwareError, PluginError
-from kapic.faults.model import FaultContext, parse_fault
+from kapic.faults.model import Fault, FaultContext, ParamValue, parse_fault
 from kapic.kernel.config import KernelConfig, get_profile
 from kapic.machine import DEFAULT_WATCHDOG_NS, Machine
 from kapic.platforms.model import Platform
@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_CPUS",
     "BootSpec",
     "build_machine",
+    "check_faults",
     "compare_plan",
     "mark_unavailable",
     "not_possible",
@@ -193,16 +194,25 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
     return machine
 
 
-def _apply_faults(spec: BootSpec, host: PluginHost, platform: Platform
-                  ) -> dict[str, FaultContext]:
-    """Each fault of ``spec`` applied to a context of its own, by name (checked first)."""
-    out: dict[str, FaultContext] = {}
-    for text in spec.faults:
+def check_faults(texts: Sequence[str], host: PluginHost
+                 ) -> dict[str, tuple[Fault, dict[str, ParamValue]]]:
+    """Each ``--fault NAME[:K=V,...]`` text parsed: its fault and parameter values, by name.
+    Raises :class:`ConfigError` for an unknown fault or parameter, or a fault given twice."""
+    out: dict[str, tuple[Fault, dict[str, ParamValue]]] = {}
+    for text in texts:
         name, raw = parse_fault(text)
         fault = host.fault(name)
         if name in out:
             raise ConfigError(f"--fault {name} given twice")
-        values = fault.values(raw)
+        out[name] = (fault, fault.values(raw))
+    return out
+
+
+def _apply_faults(spec: BootSpec, host: PluginHost, platform: Platform
+                  ) -> dict[str, FaultContext]:
+    """Each fault of ``spec`` applied to a context of its own, by name (checked first)."""
+    out: dict[str, FaultContext] = {}
+    for name, (fault, values) in check_faults(spec.faults, host).items():
         ctx = FaultContext(spec.seed, name, platform)
         host.boundary.call(f"fault {name!r} apply", fault.apply, ctx, values,
                            owner=host.owner(fault))

@@ -141,7 +141,7 @@ def _compare(args: argparse.Namespace) -> int:
     params = key_values(args.param, "--param")
     watchdog = watchdog_ns(args.watchdog)
     # Imported here so that `kapic --help` does not load the simulator and its plugins.
-    from kapic.api import DEFAULT_CPUS, BootSpec, compare_plan
+    from kapic.api import DEFAULT_CPUS, BootSpec, check_faults, compare_plan
 
     cpus: int | None = args.cpus
     if cpus is None and args.madt is None:
@@ -153,11 +153,7 @@ def _compare(args: argparse.Namespace) -> int:
     host = PluginHost.from_options(args.plugin_options)
     if args.firmware is not None:
         host.firmware(args.firmware)  # an unknown model is a usage error before any run
-    for text in args.fault:  # so is an unknown fault or parameter
-        from kapic.faults.model import parse_fault
-
-        name, raw = parse_fault(text)
-        host.fault(name).values(raw)
+    check_faults(args.fault, host)  # so is an unknown fault or parameter, or one given twice
     if args.madt is not None:  # a bad table fails here, before any run
         from kapic.api import load_madt_noted
 

@@ -112,6 +112,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
     module.not_possible = lambda spec, why: None  # type: ignore[attr-defined]
     module.plugin_error = lambda spec, error: None  # type: ignore[attr-defined]
     module.DEFAULT_CPUS = 8  # type: ignore[attr-defined]
+    module.check_faults = lambda texts, host: {}  # type: ignore[attr-defined]
     module.load_madt_noted = (  # type: ignore[attr-defined]
         lambda path, host, table, name=None: load_madt_choice(path, table, name=name)[1:])
     monkeypatch.setitem(sys.modules, "kapic.api", module)
