@@ -40,7 +40,7 @@ from kapic.hw.lapic import (
 from kapic.hw.memory import IoMem
 from kapic.kernel.acpi_boot import MadtHandler
 from kapic.kernel.apic import Apic, ApicDriverRegistry, ApicState, WakeupHandler
-from kapic.kernel.config import KernelConfig, KernelProfile
+from kapic.kernel.config import KernelConfig
 from kapic.kernel.env import KernelEnv
 from kapic.kernel.kernel import EINVAL, EIO, ENODEV, EOPNOTSUPP, Kernel, KernelCpu, RealModeHeader
 from kapic.markers import hookimpl, hookspec
@@ -49,8 +49,33 @@ from kapic.platforms.model import DEFAULT_PARAMS, PARAM_DOCS, Platform
 from kapic.plugin import PluginHost
 from kapic.result import BootResult, CpuResult, Span, TraceEvent
 from kapic.sim.engine import RELAX, SPIN, Wait
+from kapic.versions import (
+    ANNOUNCE_PR_INFO,
+    APIC_INSTALL_DRIVER,
+    APIC_UPDATE_CALLBACK,
+    GATES,
+    HAS_LAPIC_CPUS,
+    HOTPLUG_PARALLEL,
+    HOTPLUG_SPLIT_STARTUP,
+    LAPIC_ADDR_OVR_HEX,
+    LAPIC_BEFORE_X2APIC,
+    LATEST,
+    MADT_WAKEUP_C,
+    MADT_WAKEUP_PRINTED,
+    MP_WAKE,
+    MP_WAKE_TIMEOUT,
+    NAMED_RELEASES,
+    RELEASES,
+    TDX_HOTPLUG_DISABLED,
+    TOPO_NODES,
+    TOPOLOGY_REWORK,
+    Gate,
+    KernelVersion,
+    gate,
+    parse_kernel_version,
+)
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def udelay(usecs: int) -> int:
@@ -67,22 +92,41 @@ def ndelay(nsecs: int) -> int:
 cpu_relax = RELAX
 
 __all__ = [
+    "ANNOUNCE_PR_INFO",
     "APIC_DM_INIT",
     "APIC_DM_STARTUP",
     "APIC_ESR",
     "APIC_ICR",
     "APIC_ICR2",
     "APIC_ICR_BUSY",
+    "APIC_INSTALL_DRIVER",
     "APIC_INT_ASSERT",
     "APIC_INT_LEVELTRIG",
+    "APIC_UPDATE_CALLBACK",
     "DEFAULT_PARAMS",
     "EINVAL",
     "EIO",
     "ENODEV",
     "EOPNOTSUPP",
+    "GATES",
+    "HAS_LAPIC_CPUS",
+    "HOTPLUG_PARALLEL",
+    "HOTPLUG_SPLIT_STARTUP",
+    "LAPIC_ADDR_OVR_HEX",
+    "LAPIC_BEFORE_X2APIC",
+    "LATEST",
+    "MADT_WAKEUP_C",
+    "MADT_WAKEUP_PRINTED",
+    "MP_WAKE",
+    "MP_WAKE_TIMEOUT",
+    "NAMED_RELEASES",
     "PARAM_DOCS",
     "RELAX",
+    "RELEASES",
     "SPIN",
+    "TDX_HOTPLUG_DISABLED",
+    "TOPOLOGY_REWORK",
+    "TOPO_NODES",
     "Apic",
     "ApicDriverRegistry",
     "ApicState",
@@ -99,6 +143,7 @@ __all__ = [
     "FirmwareEnv",
     "FirmwareModel",
     "FirmwareSession",
+    "Gate",
     "HypervisorPolicy",
     "InputError",
     "IoMem",
@@ -107,7 +152,7 @@ __all__ = [
     "KernelConfig",
     "KernelCpu",
     "KernelEnv",
-    "KernelProfile",
+    "KernelVersion",
     "LocalApic",
     "LocalX2Apic",
     "Madt",
@@ -135,9 +180,11 @@ __all__ = [
     "cpu_relax",
     "describe_madt",
     "finalize_madt",
+    "gate",
     "hookimpl",
     "hookspec",
     "ndelay",
+    "parse_kernel_version",
     "parse_madt",
     "print_madt_entry",
     "run_boot",

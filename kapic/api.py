@@ -12,11 +12,12 @@ from kapic.acpi.madt import Madt
 from kapic.acpi.walker import parse_madt
 from kapic.errors import ConfigError, InputError, MadtError, MissingFirmwareError, PluginError
 from kapic.faults.model import Fault, FaultContext, ParamValue, parse_fault
-from kapic.kernel.config import KernelConfig, get_profile
+from kapic.kernel.config import KernelConfig
 from kapic.machine import DEFAULT_WATCHDOG_NS, Machine
 from kapic.platforms.model import Platform
 from kapic.plugin import PluginHost
 from kapic.result import BootResult, ResultKind
+from kapic.versions import parse_kernel_version
 
 __all__ = [
     "DEFAULT_CPUS",
@@ -37,10 +38,13 @@ MAX_CPUS = MAX_MADT_CPUS
 
 @dataclass(frozen=True)
 class BootSpec:
-    """What to boot: a platform, a kernel profile, a method, a machine (CPUs or a MADT)."""
+    """What to boot: a platform, a kernel version, a method, a machine (CPUs or a MADT).
+
+    ``kernel`` is what ``--kernel`` takes: a release (``"6.12"``), ``"latest"`` or ``"seed"``.
+    """
 
     platform: str = "bare-metal"
-    kernel: str = "upstream"
+    kernel: str = "latest"
     method: str | None = None
     cpus: int | None = None
     madt: str | None = None
@@ -131,8 +135,8 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
             f"model {platform.firmware!r}, which no installed plugin provides (blocked, or "
             f"missing from its plugin?); {str(exc).removeprefix('unknown firmware model ')}"
         ) from None
-    profile = get_profile(spec.kernel)
-    config = KernelConfig.from_options(spec.config).check(profile)
+    version = parse_kernel_version(spec.kernel)
+    config = KernelConfig.from_options(spec.config).check(version)
     if spec.madt is not None and spec.cpus is not None:
         raise ConfigError("give --cpus or --madt, not both")
     if spec.table is not None and spec.madt is None:
@@ -176,7 +180,7 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
         madt=madt,
         platform=platform,
         firmware=firmware,
-        profile=profile,
+        version=version,
         config=config,
         plugins=host,
         seed=spec.seed,

@@ -219,7 +219,7 @@ def classify_boot(machine: FinishedBoot, hung_why: str | None, fault: PluginFaul
     return BootResult(
         result=kind,
         platform=machine.platform.name,
-        kernel=kernel.profile.name,
+        kernel=kernel.version.name,
         method=method,
         seed=machine.seed,
         cpus_requested=sum(1 for k in kernel.cpus if k.present),

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kapic.acpi.builder import build_madt
-from kapic.acpi.cpus import madt_cpu_entries
+from kapic.acpi.cpus import enabled_apic_ids
 from kapic.boundary import UNKNOWN_PLUGIN, PluginFault, PluginRef
 from kapic.errors import ConfigError, MadtError, SimulationError
 from kapic.firmware.model import FirmwareEnv, FirmwareSession
@@ -37,10 +37,11 @@ if TYPE_CHECKING:
     from kapic.faults.model import FaultContext
     from kapic.firmware.model import FirmwareModel
     from kapic.hw.cpu import Cpu
-    from kapic.kernel.config import KernelConfig, KernelProfile
+    from kapic.kernel.config import KernelConfig
     from kapic.platforms.model import Platform
     from kapic.plugin import PluginHost
     from kapic.sim.engine import ProcessGen
+    from kapic.versions import KernelVersion
 
 __all__ = ["DEFAULT_WATCHDOG_NS", "STALL_EVENTS", "Machine", "WallBudgetExceeded"]
 
@@ -90,7 +91,7 @@ class Machine:
         madt: Madt,
         platform: Platform,
         firmware: FirmwareModel,
-        profile: KernelProfile,
+        version: KernelVersion,
         config: KernelConfig,
         plugins: PluginHost,
         seed: int = 0,
@@ -123,7 +124,7 @@ class Machine:
         # The hardware is what the firmware's table describes: one CPU per enabled entry.
         # (from the table the firmware published: a fault may hide a CPU from the kernel)
         hardware = firmware_madt or madt
-        apic_ids = list(dict.fromkeys(e.apic_id for e in madt_cpu_entries(hardware) if e.enabled))
+        apic_ids = enabled_apic_ids(hardware)
         if not apic_ids:
             raise MadtError("no enabled processor entry: nothing to boot", source="MADT")
         self.board = Board(self.engine, self.recorder, platform, apic_ids, seed=seed,
@@ -155,7 +156,7 @@ class Machine:
         plugins.register_apic_drivers(registry)
         kernel_env = KernelEnv(self.engine, self.board, self.recorder, boundary,
                                self.firmware_session, owner)
-        self.kernel = Kernel(kernel_env, profile, config, registry)
+        self.kernel = Kernel(kernel_env, version, config, registry)
         self.board.install_code(self._trampoline)
         for wm in plugins.wakeup_methods():  # at most one has it (checked at load)
             if wm.fallback_handler is not None:

@@ -340,19 +340,26 @@ class PluginHost:
 
     def faults(self) -> list[Fault]:
         """Every fault scenario, names unique (``kapic_faults``)."""
-        from kapic.faults.model import LAYERS, OUTCOMES, Fault
+        from kapic.faults.model import (
+            FIRST_RELEASE,
+            LAYERS,
+            OUTCOMES,
+            Fault,
+            expected_key_problem,
+        )
 
         def claim(fault: Fault, ref: PluginRef) -> None:
             problems = []
             if fault.layer not in LAYERS:
                 problems.append(f"layer {fault.layer!r} is not one of {', '.join(LAYERS)}")
-            unknown = sorted(set(fault.expected) - {"seed", "upstream"})
-            if unknown:
-                problems.append(f"expected outcome for {unknown[0]!r}, which is no kernel "
-                                "profile (seed, upstream)")
-            for profile, expect in fault.expected.items():
+            problems += [p for p in map(expected_key_problem, fault.expected) if p]
+            for key in ("seed", FIRST_RELEASE) if fault.expected else ():
+                if key not in fault.expected:
+                    problems.append(f"no expected outcome for {key!r} (give 'seed' and "
+                                    f"'{FIRST_RELEASE}', the first release, at least)")
+            for kernel, expect in fault.expected.items():
                 if expect.result not in OUTCOMES:
-                    problems.append(f"expected result {expect.result!r} on {profile} is not one "
+                    problems.append(f"expected result {expect.result!r} on {kernel} is not one "
                                     f"of {', '.join(OUTCOMES)}")
             if problems:
                 raise PluginError(f"fault {fault.name!r}: {problems[0]}", plugin=ref.name,

@@ -44,9 +44,9 @@ class InstallAtMadtTime:
     def parse_wake(self, kernel: Kernel, entry: Any, end: int) -> int:
         if self.how == "direct":  # apic->wakeup_secondary_cpu_64 = fn
             kernel.apic.wakeup_secondary_cpu_64 = demo_wakeup_cpu
-        elif self.how == "acpi_wake_cpu_handler_update":
+        elif self.how == "acpi_wake_cpu_handler_update":  # 5.19 to 6.5 only
             kernel.apic_state.acpi_wake_cpu_handler_update(demo_wakeup_cpu)
-        else:
+        else:  # 6.6 on only
             kernel.apic_state.apic_update_callback("wakeup_secondary_cpu_64", demo_wakeup_cpu)
         return 0
 
@@ -62,7 +62,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "apic.bin"
         path.write_bytes(build_madt(madt))
-        for kernel in ("seed", "upstream"):
+        for kernel in ("5.19", "6.6"):
             for how in ("direct", "acpi_wake_cpu_handler_update", "apic_update_callback"):
                 host = PluginHost(blocked=["acpi-mailbox"])
                 host.register(InstallAtMadtTime(how), "demo")
@@ -70,7 +70,7 @@ def main() -> None:
                                 params={"x2apic": "0"})
                 result = run_boot(spec, plugins=host)
                 used = sorted({c.wakeup_handler for c in result.cpus if c.wakeup_handler})
-                print(f"{kernel:8} {how:28} -> {', '.join(used)} ({result.result})")
+                print(f"{kernel:4} {how:28} -> {', '.join(used) or '-'} ({result.result})")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from kapic.acpi.interrupts import (
     NmiSource,
 )
 from kapic.acpi.kprint import madt_boot_lines, madt_entry_lines, print_madt_entry
-from kapic.acpi.kversion import parse_kernel_version
 from kapic.acpi.loader import (
     MadtInput,
     load_madt_choice,
@@ -69,7 +68,6 @@ __all__ = [
     "madt_summary_line",
     "madt_to_json",
     "madt_type_name",
-    "parse_kernel_version",
     "parse_madt",
     "print_madt_entry",
     "read_madts",

@@ -11,9 +11,12 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar, Final, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 from kapic.errors import MadtError
+
+if TYPE_CHECKING:
+    from kapic.versions import KernelVersion
 
 __all__ = [
     "POLARITY_NAMES",
@@ -115,14 +118,15 @@ class MadtEntry:
                                 source="<subtable>", offset=self.offset,
                                 field=f"{self.NAME}.{name}")
 
-    def kernel_lines(self, kernel: tuple[int, int]) -> list[str]:
+    def kernel_lines(self, kernel: KernelVersion) -> list[str]:
         """The lines ``acpi_table_print_madt_entry`` prints for a plugin-declared type.
 
         Without the "ACPI: " prefix, which ``kapic.acpi.kprint.print_madt_entry`` adds; it
         calls this only for types that are not built in (it prints those with the kernel's
         own cases). The default is the kernel's ``default:`` case, the "unsupported" warning,
         which is what Linux prints for a type it has no case for; override it to model a
-        kernel that has one (*kernel* is its (major, minor) version).
+        kernel that has one (*kernel* is a :class:`~kapic.versions.KernelVersion`: ask it
+        ``kernel.has(gate)``).
         """
         return [UNSUPPORTED_MADT_ENTRY.format(self.type)]
 

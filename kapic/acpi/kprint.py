@@ -31,19 +31,26 @@ from kapic.acpi.interrupts import (
     LocalX2ApicNmi,
     NmiSource,
 )
-from kapic.acpi.kversion import LAPIC_ADDR_OVR_HEX, MADT_WAKEUP_PARSED, MADT_WAKEUP_PRINTED
 from kapic.acpi.madt import MADT_FIXED_SIZE, Madt, Subtable
 from kapic.acpi.processors import LocalApic, LocalApicAddressOverride, LocalX2Apic
 from kapic.acpi.raw import RawSubtable
 from kapic.acpi.types import MadtTypes
 from kapic.acpi.wakeup import MpWakeup
 from kapic.errors import MadtError
+from kapic.versions import (
+    LAPIC_ADDR_OVR_HEX,
+    LATEST,
+    MADT_WAKEUP_PRINTED,
+    MP_WAKE,
+    KernelVersion,
+)
 
 __all__ = ["madt_boot_lines", "madt_entry_lines", "print_madt_entry"]
 
 _POLARITY: Final = ("dfl", "high", "res", "low")
 _TRIGGER: Final = ("dfl", "edge", "res", "level")
 MAX_IO_APICS: Final = 128
+_LATEST: Final = KernelVersion(LATEST)
 
 
 def _s32(value: int) -> int:
@@ -64,7 +71,7 @@ def _ed(flags: int) -> str:
     return "enabled" if flags & 1 else "disabled"
 
 
-def print_madt_entry(entry: Subtable, kernel: tuple[int, int] = (6, 11), *,
+def print_madt_entry(entry: Subtable, kernel: KernelVersion = _LATEST, *,
                      following: bytes = b"", types: MadtTypes | None = None) -> list[str]:
     """``acpi_table_print_madt_entry`` for one entry. *following*: the table bytes after the
     entry, which 6.11+ reads as the reset vector of a 16-byte version-1 wakeup entry.
@@ -100,10 +107,10 @@ def print_madt_entry(entry: Subtable, kernel: tuple[int, int] = (6, 11), *,
             lines = [f"X2APIC_NMI (uid[0x{entry.acpi_processor_uid:02x}] "
                      f"{_pt(entry.inti_flags)} lint[0x{entry.lint:x}])"]
         case LocalApicAddressOverride():
-            addr = (f"0x{entry.address:x}" if kernel >= LAPIC_ADDR_OVR_HEX
+            addr = (f"0x{entry.address:x}" if kernel.has(LAPIC_ADDR_OVR_HEX)
                     else "(____ptrval____)")
             lines = [f"LAPIC_ADDR_OVR (address[{addr}])"]
-        case MpWakeup() if kernel >= MADT_WAKEUP_PRINTED:
+        case MpWakeup() if kernel.has(MADT_WAKEUP_PRINTED):
             lines = [f"MP Wakeup (version[{entry.version}], "
                      f"mailbox[{_hash_llx(entry.mailbox_address)}], "
                      f"reset[{_hash_llx(_printed_reset(entry, following))}])"]
@@ -114,7 +121,7 @@ def print_madt_entry(entry: Subtable, kernel: tuple[int, int] = (6, 11), *,
     return [f"ACPI: {line}" for line in lines]
 
 
-def _plugin_lines(entry: MadtEntry, kernel: tuple[int, int]) -> list[str]:
+def _plugin_lines(entry: MadtEntry, kernel: KernelVersion) -> list[str]:
     lines = entry.kernel_lines(kernel)
     if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
         cls = type(entry)
@@ -146,20 +153,20 @@ def _visited(madt: Madt) -> Iterator[tuple[Subtable, bytes]]:
         yield entry, table[offset : offset + 8]
 
 
-def _lines(pairs: list[tuple[Subtable, bytes]], kernel: tuple[int, int],
+def _lines(pairs: list[tuple[Subtable, bytes]], kernel: KernelVersion,
            types: MadtTypes | None = None) -> list[str]:
     return [line for entry, after in pairs
             for line in print_madt_entry(entry, kernel, following=after, types=types)]
 
 
-def madt_entry_lines(madt: Madt, kernel: tuple[int, int] = (6, 11), *,
+def madt_entry_lines(madt: Madt, kernel: KernelVersion = _LATEST, *,
                      types: MadtTypes | None = None) -> list[str]:
     """``acpi_table_print_madt_entry`` output for every entry, in table order (plugin types
     included; *types* as for :func:`print_madt_entry`)."""
     return _lines(list(_visited(madt)), kernel, types)
 
 
-def madt_boot_lines(madt: Madt, kernel: tuple[int, int] = (6, 11)) -> list[str]:
+def madt_boot_lines(madt: Madt, kernel: KernelVersion = _LATEST) -> list[str]:
     """The entry lines an x86 boot prints, in ``acpi_process_madt`` order.
 
     Only built-in types are walked here; a plugin type's entries are printed by the plugin's
@@ -179,6 +186,6 @@ def madt_boot_lines(madt: Madt, kernel: tuple[int, int] = (6, 11)) -> list[str]:
         order += ioapics
         if ioapics:
             order += of(InterruptOverride) + of(NmiSource)
-        if kernel >= MADT_WAKEUP_PARSED:
+        if kernel.has(MP_WAKE):
             order += of(MpWakeup, limit=1)
     return _lines(order, kernel)

@@ -15,6 +15,7 @@ from kapic.cli.common import (
 )
 from kapic.errors import ConfigError, ExitCode, InputError
 from kapic.result import method_label, state_summary
+from kapic.versions import kernel_label
 
 __all__ = ["add_parser"]
 
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         out.write(
             f"\n{result.result}: {result.cpus_online}/{result.cpus_requested} CPUs online"
             f"{state_summary(result)}, simulated bring-up {result.sim_time_ns / 1e6:.3f} ms "
-            f"({result.platform}, {result.kernel} kernel, {method_label(result)}"
+            f"({result.platform}, {kernel_label(result.kernel)}, {method_label(result)}"
             f"{''.join(f', fault {f}' for f in spec.faults)})\n"
         )
         for reason in result.reasons:
@@ -108,7 +109,7 @@ def _replayed(args: argparse.Namespace) -> Any:
                                     ("--firmware", args.firmware), ("--fault", args.fault),
                                     ("--seed", args.seed), ("--relaxed-memory",
                                                             args.relaxed_memory),
-                                    ("--kernel", args.kernel != "upstream"),
+                                    ("--kernel", args.kernel != "latest"),
                                     ("--watchdog", args.watchdog is not None),
                                     ("--wall-budget", args.wall_budget is not None))
              if value]

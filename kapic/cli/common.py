@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kapic.errors import ConfigError, InputError, KapicError, PluginError
+from kapic.versions import LATEST, RELEASES, parse_kernel_version
 
 __all__ = [
     "add_machine_options",
@@ -29,8 +30,10 @@ def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) 
                         help="platform model: bare-metal, kvm, tdx, or one a plugin adds")
     parser.add_argument("--method", action=action, default=None,
                         help="force a wakeup method (init-sipi, acpi-mailbox, ...)")
-    parser.add_argument("--kernel", default="upstream", choices=("seed", "upstream"),
-                        help="kernel profile (default: upstream)")
+    parser.add_argument("--kernel", default="latest", type=kernel_version, metavar="VERSION",
+                        help=f"kernel release, {RELEASES[0][0]}.{RELEASES[0][1]} to "
+                        f"{LATEST[0]}.{LATEST[1]} (e.g. 6.12), 'latest' (the default), or "
+                        "'seed' (the PATCHv7 posting, never merged)")
     machine = parser.add_mutually_exclusive_group()
     machine.add_argument("--cpus", type=int, default=None, help="CPUs of a described machine")
     machine.add_argument("--madt", default=None, metavar="FILE",
@@ -52,6 +55,15 @@ def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) 
     parser.add_argument("--watchdog", type=float, default=None, metavar="SECONDS",
                         help="simulated-time watchdog (default 30 s)")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
+
+
+def kernel_version(text: str) -> str:
+    """``--kernel``: a release kapic models, ``latest`` or ``seed`` (checked, kept as given)."""
+    try:
+        parse_kernel_version(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def whole_number(text: str) -> int:

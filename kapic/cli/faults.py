@@ -16,7 +16,8 @@ def add_parser(sub: Any) -> None:
     parser = sub.add_parser(
         "faults", help="list the fault scenarios (--fault NAME[:K=V,...])",
         description="List the fault scenarios boot and compare take with --fault: their "
-        "layer, parameters with defaults, and the expected outcome on each kernel profile.")
+        "layer, parameters with defaults, and the expected outcome on the seed and on each "
+        "span of releases.")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.set_defaults(func=run, json_errors=True)
 
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
             "plugin": host.owner(f).name,
             "params": [{"name": p.name, "default": p.default, "help": p.help} for p in f.params],
             "expected": {k: {"result": e.result, "why": e.why} for k, e in f.expected.items()},
+            "expected_spans": [{"kernels": k, "result": e.result, "why": e.why}
+                               for k, e in f.expected_spans()],
         } for f in faults]})
         return 0
     out = sys.stdout
@@ -43,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
                                 subsequent_indent="    ") + "\n")
         for p in f.params:
             out.write(f"    {p.name}: {p.help} (default {p.default})\n")
-        for profile, e in f.expected.items():
+        for kernels, e in f.expected_spans():
             why = f": {e.why}" if e.why else ""
-            out.write(textwrap.fill(f"{profile}: {e.result}{why}", 96, initial_indent="    ",
+            out.write(textwrap.fill(f"{kernels}: {e.result}{why}", 96, initial_indent="    ",
                                     subsequent_indent="      ") + "\n")
     return 0

@@ -31,13 +31,13 @@ from kapic.acpi import (
     madt_problems,
     madt_summary_line,
     madt_to_json,
-    parse_kernel_version,
 )
 from kapic.acpi.builder import MAX_MADT_CPUS
 from kapic.acpi.header import printable
 from kapic.acpi.loader import MadtInput, read_madts
 from kapic.cli.common import table_number, whole_number
 from kapic.errors import ConfigError, ExitCode, MadtError
+from kapic.versions import LATEST, KernelVersion, parse_kernel_version
 
 __all__ = ["add_parser"]
 
@@ -45,9 +45,9 @@ __all__ = ["add_parser"]
 _INT_SIZES: Final = MappingProxyType({"B": 1, "H": 2, "I": 4, "Q": 8})
 
 
-def _kernel(text: str) -> tuple[int, int]:
+def _kernel(text: str) -> KernelVersion:
     try:
-        return parse_kernel_version(text)
+        return parse_kernel_version(text, bootable=False)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -90,8 +90,9 @@ def add_parser(subparsers: Any) -> None:
     decode.add_argument("--json", action="store_true", help="print JSON")
     decode.add_argument("--strict", action="store_true",
                         help="a bad checksum (or trailing bytes) is an error")
-    decode.add_argument("--kernel", type=_kernel, default=(6, 11), metavar="VERSION",
-                        help="kernel whose print format to use: 5.19, 6.11, seed, upstream")
+    decode.add_argument("--kernel", type=_kernel, default=KernelVersion(LATEST), metavar="VERSION",
+                        help="kernel whose print format to use: a release such as 5.19 or "
+                        "6.12, seed, or latest (the default)")
     decode.add_argument("--order", choices=("table", "boot"), default="table",
                         help="table order, or the order an x86 boot prints them")
     decode.add_argument("--table", type=table_number, metavar="N",

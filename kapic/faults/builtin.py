@@ -135,7 +135,7 @@ def _madt_corrupt(ctx: FaultContext, p: Mapping[str, Any]) -> None:
     ctx.transform_bytes(corrupt)
 
 
-_ANY_OK = Expect.on_every_profile("ok", "")
+_ANY_OK = Expect.on_every_kernel("ok", "")
 
 BUILTIN_FAULTS = (
     Fault("vcpu-delay", "hypervisor",
@@ -144,13 +144,13 @@ BUILTIN_FAULTS = (
           {"seed": Expect("cpu-failed", "the 255 polls (about 25 us) end before the AP "
                           "acknowledges: -EIO, and the AP comes alive after the kernel gave "
                           "up on it (its late acknowledgement can clear the next CPU's command)"),
-           "upstream": Expect("ok", "the kernel waits as long as it takes: slower, not "
+           "5.19": Expect("ok", "the kernel waits as long as it takes: slower, not "
                               "broken")}),
     Fault("vcpu-delay-random", "hypervisor",
           "each time the VMM runs a vCPU it waits a random 0 to N us first (seeded)",
           _vcpu_delay_random, (FaultParam("max_us", 1000, "the longest wait, in us"),),
           {"seed": Expect("cpu-failed", "a wait longer than the 255 polls times out (-EIO)"),
-           "upstream": Expect("ok", "waits are only slower")}),
+           "5.19": Expect("ok", "waits are only slower")}),
     Fault("vmm-wrong-apicid", "hypervisor",
           "the VMM answers CPUID 0xB on vCPU K with APIC ID J: K takes J's wakeups",
           _wrong_apicid, (FaultParam("cpu", 1, "the APIC ID of the vCPU lied to"),
@@ -158,31 +158,31 @@ BUILTIN_FAULTS = (
           {"seed": Expect("cpu-failed", "no parked AP answers to APIC ID K: its wakeup times "
                           "out; then both vCPUs answer J's wakeup, and K runs kernel code nobody "
                           "waits for"),
-           "upstream": Expect("hung", "no parked AP answers to APIC ID K: the kernel spins on "
+           "5.19": Expect("hung", "no parked AP answers to APIC ID K: the kernel spins on "
                               "the mailbox forever")}),
     Fault("ipi-drop", "hypervisor", "the VMM drops each INIT/SIPI with probability P (seeded)",
           _ipi_drop, (FaultParam("p", 1.0, "the chance an IPI is dropped", maximum=1.0),),
-          Expect.on_every_profile("cpu-failed", "an AP that gets no STARTUP IPI never "
+          Expect.on_every_kernel("cpu-failed", "an AP that gets no STARTUP IPI never "
                                   "reports alive"), platform="kvm"),
     Fault("ipi-duplicate", "hypervisor", "the VMM delivers every INIT/SIPI twice",
-          _ipi_duplicate, (), Expect.on_every_profile("ok", "a STARTUP IPI to a running CPU "
+          _ipi_duplicate, (), Expect.on_every_kernel("ok", "a STARTUP IPI to a running CPU "
                                                       "is ignored"), platform="kvm"),
     Fault("vcpu-never-runs", "hypervisor", "the VMM never runs the vCPU with APIC ID K",
           _never_runs, (FaultParam("cpu", 1, "the APIC ID of the starved vCPU"),),
           {"seed": Expect("cpu-failed", "its wakeup times out after 255 polls"),
-           "upstream": Expect("hung", "the kernel spins on the mailbox forever: the untrusted "
+           "5.19": Expect("hung", "the kernel spins on the mailbox forever: the untrusted "
                               "VMM can stall the boot (not steer it)")}),
     Fault("madt-duplicate-apic-id", "madt",
           "the Kth processor entry repeats the boot CPU's APIC ID",
           _duplicate_apic_id, (FaultParam("cpu", 1, "which entry (0 is the boot CPU)"),),
-          Expect.on_every_profile("ok", "the kernel registers the APIC ID once: one CPU "
+          Expect.on_every_kernel("ok", "the kernel registers the APIC ID once: one CPU "
                                   "fewer, and the result says why")),
     Fault("madt-no-boot-cpu", "madt",
           "the table the kernel reads leaves out the boot CPU's processor entry",
           _no_boot_cpu, (),
           {"seed": Expect("ok", "smp_sanity_check warns 'weird, boot CPU (#0) not listed by "
                           "the BIOS' and sets it present"),
-           "upstream": Expect("ok", "the boot CPU was registered before the MADT was read "
+           "5.19": Expect("ok", "the boot CPU was registered before the MADT was read "
                               "(6.9 topology rework): no message")}),
     Fault("madt-x2apic-placeholders", "madt",
           "N disabled x2APIC entries with APIC ID 0xFFFFFFFF (hotplug placeholders)",
@@ -193,7 +193,7 @@ BUILTIN_FAULTS = (
           _madt_corrupt, (FaultParam("kind", "zero-length", "what is broken",
                                      ("zero-length", "truncated", "bad-signature",
                                       "short-entry", "length-past-input", "tail-byte")),),
-          Expect.on_every_profile("invalid-input", "the table is rejected naming the offset "
+          Expect.on_every_kernel("invalid-input", "the table is rejected naming the offset "
                                   "and field")),
 )
 

@@ -7,8 +7,9 @@ A :class:`Fault` is what a plugin provides (``kapic_faults``; kapic's own are in
 each fault asked for is applied to a :class:`FaultContext`: it may set platform parameters,
 change the MADT the kernel gets, replace the firmware model with a variant, set the
 hypervisor's answers, switch memory to relaxed visibility or run code in the kernel at
-``native_smp_prepare_cpus``. Every fault declares its expected outcome for each kernel
-profile, and the tests boot every fault on every profile and check it.
+``native_smp_prepare_cpus``. Every fault declares its expected outcome on the seed posting
+and on each span of releases it behaves alike on, and the tests boot every fault on the seed
+and on every named release and check it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kapic.errors import ConfigError
+from kapic.versions import RELEASES, KernelVersion
 
 if TYPE_CHECKING:
     from kapic.acpi.madt import Madt
@@ -28,7 +30,17 @@ if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel
     from kapic.platforms.model import Platform
 
-__all__ = ["LAYERS", "OUTCOMES", "Expect", "Fault", "FaultContext", "FaultParam", "parse_fault"]
+__all__ = [
+    "FIRST_RELEASE",
+    "LAYERS",
+    "OUTCOMES",
+    "Expect",
+    "Fault",
+    "FaultContext",
+    "FaultParam",
+    "expected_key_problem",
+    "parse_fault",
+]
 
 #: where a fault happens
 LAYERS = ("firmware", "hypervisor", "kernel", "madt")
@@ -80,15 +92,19 @@ class FaultParam:
 
 @dataclass(frozen=True, slots=True)
 class Expect:
-    """What a fault does to a boot on one kernel profile: the result kind and why, in words."""
+    """What a fault does to a boot on one kernel: the result kind and why, in words."""
 
     result: str
     why: str
 
     @classmethod
-    def on_every_profile(cls, result: str, why: str) -> dict[str, Expect]:
-        """The same outcome on ``seed`` and ``upstream``: a ``Fault.expected`` mapping."""
-        return {"seed": cls(result, why), "upstream": cls(result, why)}
+    def on_every_kernel(cls, result: str, why: str) -> dict[str, Expect]:
+        """The same outcome on the seed and every release: a ``Fault.expected`` mapping."""
+        return {"seed": cls(result, why), FIRST_RELEASE: cls(result, why)}
+
+
+#: the key of ``Fault.expected`` that covers every release up to the next key
+FIRST_RELEASE = f"{RELEASES[0][0]}.{RELEASES[0][1]}"
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,9 @@ class Fault:
     :param summary: one line for ``kapic faults``.
     :param apply: ``apply(context, params)``: make the fault happen on the machine being built.
     :param params: its parameters, with defaults (``--fault NAME`` alone runs).
-    :param expected: the outcome per kernel profile (``seed``, ``upstream``).
+    :param expected: the outcome per kernel: ``"seed"``, and release names (``"5.19"``,
+        ``"6.11"``), each covering the releases from it up to the next key; ``"5.19"`` is
+        required. :meth:`expect_at` looks one up.
     :param platform: where ``kapic faults`` and the tests run it (a platform where it bites).
     :param override: replace another plugin's fault of the same name on purpose.
     """
@@ -114,6 +132,30 @@ class Fault:
     platform: str = "tdx"
     override: bool = False
 
+    def expect_at(self, version: KernelVersion) -> Expect:
+        """The expected outcome on ``version``: its own key for the seed, else the key of the
+        latest release at or before it."""
+        if version.seed:
+            return self.expected["seed"]
+        keys = sorted(((_release(k), k) for k in self.expected if k != "seed"), reverse=True)
+        for release, key in keys:
+            if release <= version.release:
+                return self.expected[key]
+        raise KeyError(version.name)
+
+    def expected_spans(self) -> list[tuple[str, Expect]]:
+        """(``"seed"``, ``"5.19 to 6.10"``, ``"6.11+"``, ...) with the outcome of each."""
+        keys = sorted((_release(k), k) for k in self.expected if k != "seed")
+        out = [("seed", self.expected["seed"])] if "seed" in self.expected else []
+        for n, (release, key) in enumerate(keys):
+            if n + 1 < len(keys):
+                last = RELEASES[RELEASES.index(keys[n + 1][0]) - 1]
+                label = key if last == release else f"{key} to {last[0]}.{last[1]}"
+            else:
+                label = f"{key}+"
+            out.append((label, self.expected[key]))
+        return out
+
     def values(self, given: Mapping[str, str]) -> dict[str, ParamValue]:
         """Every parameter's value: the defaults, then ``given`` (checked)."""
         known = {p.name: p for p in self.params}
@@ -124,6 +166,25 @@ class Fault:
                                   f"(its parameters: {names})")
         return {p.name: p.parse(self.name, given[p.name]) if p.name in given else p.default
                 for p in self.params}
+
+
+def _release(key: str) -> tuple[int, int]:
+    major, _, minor = key.partition(".")
+    return int(major), int(minor)
+
+
+def expected_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be a key of ``Fault.expected`` (None when it can)."""
+    if key == "seed":
+        return None
+    try:
+        release = _release(key)
+    except ValueError:
+        release = (-1, -1)
+    if release not in RELEASES or key != f"{release[0]}.{release[1]}":
+        return (f"expected outcome for {key!r}, which is no kernel kapic models ('seed' or a "
+                f"release {FIRST_RELEASE} to {RELEASES[-1][0]}.{RELEASES[-1][1]})")
+    return None
 
 
 def parse_fault(text: str) -> tuple[str, dict[str, str]]:

@@ -2,9 +2,12 @@
 
 Models arch/x86/kernel/acpi/boot.c: ``acpi_parse_madt`` (OEM check), the LAPIC/x2APIC entry
 parsers with ``acpi_is_processor_usable()`` and the rules of reference section 1.4,
-``acpi_register_lapic`` / ``generic_processor_info`` (the NR_CPUS limit), then
-``acpi_table_parse_madt(type, handler, max)`` for the types plugins handle (0x10 for the
-mailbox), and the closing "Using ACPI (MADT) ..." line.
+``acpi_register_lapic`` / ``generic_processor_info`` (the NR_CPUS limit; 6.9+
+``topology_register_apic``), arch/x86/kernel/apic/io_apic.c ``mp_register_ioapic`` (the
+"IOAPIC[N]:" line), then ``acpi_table_parse_madt(type, handler, max)`` for the types plugins
+handle (0x10 for the mailbox), and the closing "Using ACPI (MADT) ..." line; then the possible
+CPUs: 5.x-6.8 arch/x86/kernel/smpboot.c ``prefill_possible_map`` ("smpboot: Allowing ..."),
+6.9+ arch/x86/kernel/cpu/topology.c ``topology_init_possible_cpus`` (the "CPU topo:" lines).
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kapic.acpi.cpus import madt_cpu_entries
+from kapic.acpi.interrupts import IoApic
 from kapic.acpi.kprint import madt_boot_lines
 from kapic.acpi.madt import Madt
 from kapic.boundary import errno_result
+from kapic.versions import TOPO_NODES, TOPOLOGY_REWORK
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel
@@ -45,18 +50,23 @@ class MadtHandler:
 
 def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler]) -> int:
     """Parse ``madt`` into ``kernel``; returns the number of present CPUs."""
-    version = kernel.profile.version
+    version = kernel.version
     kernel.madt = madt
     kernel.apic_state.default_acpi_madt_oem_check(madt.header.oem_id, madt.header.oem_table_id)
     by_type: dict[int, list[Any]] = {}
     for entry in madt.subtables:
         by_type.setdefault(entry.type, []).append(entry)
+    ioapics = iter(e for e in madt.subtables if isinstance(e, IoApic))
+    nr_ioapics = 0
     for line in madt_boot_lines(madt, version):
         if line.startswith(_DEBUG):
             kernel.printk(line, "debug")
+            if line.startswith("ACPI: IOAPIC ("):  # acpi_parse_ioapic -> mp_register_ioapic
+                mp_register_ioapic(kernel, nr_ioapics, next(ioapics))
+                nr_ioapics += 1
         elif not line.startswith(_WAKEUP):
             kernel.printk(line)
-    entries = madt_cpu_entries(madt)
+    entries = madt_cpu_entries(madt, version)
     hw = kernel.board.by_apic_id
     bp_apic = kernel.bp.apic_id
     ordered = sorted(entries, key=lambda e: e.apic_id != bp_apic)  # the boot CPU is CPU 0
@@ -80,10 +90,10 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
             continue
         seen.add(cpu.apic_id)
         if len(kernel.cpus) >= kernel.config.NR_CPUS:
-            if kernel.profile.upstream:  # 6.9+ topology code: one line
+            if kernel.version.has(TOPOLOGY_REWORK):  # one line
                 if not dropped:
                     kernel.printk(
-                        f"APIC: CPU limit of {kernel.config.NR_CPUS} reached. "
+                        f"CPU topo: CPU limit of {kernel.config.NR_CPUS} reached. "
                         "Ignoring further CPUs", "warn"
                     )
             else:  # 5.x generic_processor_info: thiscpu = max + disabled_cpus, counting up
@@ -114,11 +124,41 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
             if rc:
                 kernel.trace("madt-handler", f"type 0x{h.type:x} handler returned {rc}")
                 break
-    if kernel.config.SMP:
+    # acpi_lapic && acpi_ioapic: the IOAPIC entries parsed (there was at least one)
+    if nr_ioapics:
         kernel.printk("ACPI: Using ACPI (MADT) for SMP configuration information")
     else:
         kernel.printk("ACPI: Using ACPI for processor (LAPIC) configuration information")
     hotplug = kernel.possible_cpus - present
-    kernel.printk(f"smpboot: Allowing {kernel.possible_cpus} CPUs, {hotplug} hotplug CPUs")
+    if kernel.version.has(TOPOLOGY_REWORK):
+        topology_init_possible_cpus(kernel, present, hotplug)
+    else:
+        kernel.printk(f"smpboot: Allowing {kernel.possible_cpus} CPUs, {hotplug} hotplug CPUs")
     return present
+
+
+def mp_register_ioapic(kernel: Kernel, idx: int, entry: IoApic) -> None:
+    """arch/x86/kernel/apic/io_apic.c ``mp_register_ioapic()``: the IOAPIC's line, with the
+    version and the redirection entries read from the IOAPIC (platform parameters)."""
+    pins = kernel.platform.param("ioapic_pins")
+    version = kernel.platform.param("ioapic_version")
+    end = entry.gsi_base + pins - 1
+    kernel.printk(f"IOAPIC[{idx}]: apic_id {entry.ioapic_id}, version {version}, "
+                  f"address 0x{entry.address:x}, GSI {entry.gsi_base}-{end}")
+
+
+def topology_init_possible_cpus(kernel: Kernel, present: int, hotplug: int) -> None:
+    """6.9+ ``topology_init_possible_cpus()``: the "CPU topo:" lines (one package; the
+    threads per core are the platform's ``threads_per_core``)."""
+    threads = max(1, kernel.platform.param("threads_per_core"))
+    lines = [("Max. logical packages: ", 1)]
+    if kernel.version.has(TOPO_NODES):
+        lines += [("Max. logical nodes:    ", 1), ("Num. nodes per package:", 1)]
+    lines += [("Max. logical dies:     ", 1), ("Max. dies per package: ", 1),
+              ("Max. threads per core: ", threads),
+              ("Num. cores per package:   ", -(-present // threads)),
+              ("Num. threads per package: ", present)]
+    for text, value in lines:
+        kernel.printk(f"CPU topo: {text}{value:3d}")
+    kernel.printk(f"CPU topo: Allowing {present} present CPUs plus {hotplug} hotplug CPUs")
 

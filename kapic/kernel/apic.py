@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from kapic.boundary import UNKNOWN_PLUGIN, PluginBoundary, PluginRef
 from kapic.errors import ConfigError, PluginError
+from kapic.versions import APIC_INSTALL_DRIVER, APIC_UPDATE_CALLBACK
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel
@@ -97,20 +98,41 @@ class ApicState:
 
     # -- 5.19-6.5 ---------------------------------------------------------------------------
     def acpi_wake_cpu_handler_update(self, handler: WakeupHandler) -> None:
-        """Write ``handler`` into ``wakeup_secondary_cpu_64`` of every registered driver."""
+        """Write ``handler`` into ``wakeup_secondary_cpu_64`` of every registered driver.
+
+        Only kernels before the apic_update_callback gate (6.6) have this function: calling
+        it on a later one is the caller's error (commit 2744a7ce34a7 removed it)."""
+        if self.kernel.version.has(APIC_UPDATE_CALLBACK):
+            raise ConfigError(
+                f"acpi_wake_cpu_handler_update() does not exist in {self.kernel.version.label}: "
+                f"{APIC_UPDATE_CALLBACK.commit.split(';')[0]} replaced it in "
+                f"{APIC_UPDATE_CALLBACK.span()[:-1]}; use apic_update_callback() there "
+                "(ask kernel.version.has(APIC_UPDATE_CALLBACK))")
         self.kernel.boundary.adopt(handler)
         for drv in self.registry.drivers:
             drv.wakeup_secondary_cpu_64 = handler
 
     # -- 6.6+ ------------------------------------------------------------------------------
-    def apic_update_callback(self, callback: str, fn: WakeupHandler) -> None:
-        """``apic_update_callback(cb, fn)``: record the override and apply it to ``apic``."""
+    def apic_update_callback(self, callback: str, fn: WakeupHandler, *, pr_fmt: str = "") -> None:
+        """``apic_update_callback(cb, fn)``: record the override and apply it to ``apic``.
+
+        The macro's ``pr_info`` expands in the caller's file, so its line carries the caller's
+        ``pr_fmt`` prefix: ``"ACPI: "`` from arch/x86/kernel/acpi/boot.c (6.6 to 6.10), none
+        from madt_wakeup.c. Kernels before the gate (6.6) have no such function: calling it
+        there is the caller's error."""
+        if not self.kernel.version.has(APIC_UPDATE_CALLBACK):
+            raise ConfigError(
+                f"apic_update_callback() does not exist in {self.kernel.version.label}: it "
+                f"arrived in {APIC_UPDATE_CALLBACK.span()[:-1]}; use "
+                "acpi_wake_cpu_handler_update() before (ask "
+                "kernel.version.has(APIC_UPDATE_CALLBACK))")
         if callback not in WAKEUP_FIELDS:
             raise ValueError(f"{callback} is not an overridable wakeup callback")
         self.kernel.boundary.adopt(fn)
         self.override[callback] = fn
         setattr(self.apic, callback, fn)
-        self.kernel.printk(f"APIC: {callback}() replaced with {getattr(fn, '__name__', fn)}()")
+        self.kernel.printk(
+            f"{pr_fmt}APIC: {callback}() replaced with {getattr(fn, '__name__', fn)}()")
 
     def restore_override_callbacks(self) -> None:
         """``restore_override_callbacks()``: apply every recorded override to ``apic``."""
@@ -122,8 +144,9 @@ class ApicState:
         if self.apic is driver:
             return
         self.apic = driver
-        if self.kernel.profile.upstream:
+        if self.kernel.version.has(APIC_UPDATE_CALLBACK):
             self.restore_override_callbacks()
+        if self.kernel.version.has(APIC_INSTALL_DRIVER):
             self.kernel.printk(f"APIC: Switched APIC routing to: {driver.name}")
         else:
             self.kernel.printk(f"Switched APIC routing to {driver.name}.")
@@ -137,7 +160,7 @@ class ApicState:
             if check is not None and self._call(driver, "acpi_madt_oem_check", check,
                                                  self.kernel, oem_id, oem_table_id):
                 if self.apic is not driver:
-                    if self.kernel.profile.upstream:
+                    if self.kernel.version.has(APIC_INSTALL_DRIVER):
                         self.apic_install_driver(driver)
                     else:
                         self.apic = driver

@@ -1,4 +1,4 @@
-"""Kernel configuration (Kconfig options) and the ``seed`` / ``upstream`` profiles.
+"""Kernel configuration: the Kconfig options and command-line switches kapic models.
 
 Models the options of arch/x86/Kconfig and kernel/Kconfig that change secondary-CPU
 bring-up: ``CONFIG_X86_64``, ``CONFIG_SMP``, ``CONFIG_NR_CPUS``, ``CONFIG_HOTPLUG_PARALLEL``.
@@ -8,40 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Final, Literal
 
 from kapic.errors import ConfigError
+from kapic.versions import HOTPLUG_PARALLEL, KernelVersion
 
-__all__ = ["PROFILES", "KernelConfig", "KernelProfile"]
-
-ProfileName = Literal["seed", "upstream"]
-
-
-@dataclass(frozen=True, slots=True)
-class KernelProfile:
-    """A kernel generation.
-
-    ``seed`` is 5.19 with the seed patch (Dave Hansen's rewrite of PATCHv7 21/30):
-    ``acpi_wake_cpu_handler_update()`` over every registered driver, ``acpi_wakeup_cpu`` with a
-    255-poll timeout and a wakemap, do_boot_cpu() waiting for the AP itself.
-    ``upstream`` is 6.11+: ``apic_update_callback()``/``apic_install_driver()``,
-    madt_wakeup.c's unbounded ``acpi_wakeup_cpu``, split kick/alive start-up (6.5+).
-    """
-
-    name: ProfileName
-    version: tuple[int, int]
-    description: str
-
-    @property
-    def upstream(self) -> bool:
-        """Whether this is the ``upstream`` profile (6.6+ override machinery)."""
-        return self.name == "upstream"
-
-
-PROFILES: Final[Mapping[str, KernelProfile]] = {
-    "seed": KernelProfile("seed", (5, 19), "Linux 5.19 + the seed patch (PATCHv7 21/30 rewrite)"),
-    "upstream": KernelProfile("upstream", (6, 11), "Linux 6.11+ (madt_wakeup.c, apic override)"),
-}
+__all__ = ["KernelConfig"]
 
 _BOOL = {"y": True, "n": False, "yes": True, "no": False, "1": True, "0": False}
 
@@ -53,7 +24,7 @@ class KernelConfig:
     X86_64: bool = True
     SMP: bool = True
     NR_CPUS: int = 8192
-    #: None: the profile's default (y from 6.5 on; the option does not exist in 5.19)
+    #: None: the kernel's default (y from 6.5 on; the option does not exist before)
     HOTPLUG_PARALLEL: bool | None = None
     #: ``cpu_init_udelay=`` on the command line; None = not given
     cpu_init_udelay: int | None = None
@@ -84,14 +55,15 @@ class KernelConfig:
                 raise ConfigError(f"--config {raw_key}: unknown option (known: {known})")
         return config
 
-    def check(self, profile: KernelProfile) -> KernelConfig:
-        """Resolve profile defaults; reject options the profile's kernel does not have."""
+    def check(self, version: KernelVersion) -> KernelConfig:
+        """Resolve version defaults; reject options the kernel ``version`` does not have."""
+        has = version.has(HOTPLUG_PARALLEL)
         if self.HOTPLUG_PARALLEL is None:
-            return replace(self, HOTPLUG_PARALLEL=profile.upstream)
-        if self.HOTPLUG_PARALLEL and not profile.upstream:
+            return replace(self, HOTPLUG_PARALLEL=has)
+        if self.HOTPLUG_PARALLEL and not has:
             raise ConfigError(
-                "--config HOTPLUG_PARALLEL=y: the seed profile is Linux 5.19, which has no "
-                "parallel bring-up (CONFIG_HOTPLUG_PARALLEL arrived in 6.5)"
+                f"--config HOTPLUG_PARALLEL=y: {version.label} has no parallel bring-up "
+                f"(CONFIG_HOTPLUG_PARALLEL arrived in {HOTPLUG_PARALLEL.span()[:-1]})"
             )
         return self
 
@@ -106,9 +78,3 @@ class KernelConfig:
             "x2apic_phys": self.x2apic_phys,
         }
 
-
-def get_profile(name: str) -> KernelProfile:
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise ConfigError(f"unknown kernel profile {name!r} (known: seed, upstream)") from None

@@ -3,9 +3,12 @@
 Models kernel/smp.c (``smp_init``, the "Bringing up" / "Brought up" lines), kernel/cpu.c
 (``cpuhp_bringup_mask``, ``cpuhp_bringup_cpus_parallel``, ``cpuhp_kick_ap_alive``,
 ``cpuhp_bringup_ap``) and arch/x86/kernel/smpboot.c (``arch_cpuhp_init_parallel_bringup``,
-``smp_cpus_done``). 5.19 (``seed``) brings CPUs up strictly one by one through
-``native_cpu_up``; 6.5+ (``upstream``) splits kick and alive and, with
-``CONFIG_HOTPLUG_PARALLEL``, kicks every AP before waiting for any.
+``native_smp_cpus_done``). Before 6.5 CPUs come up strictly one by one through
+``native_cpu_up``; from 6.5 (the hotplug_split_startup gate) kick and alive are split and, with
+``CONFIG_HOTPLUG_PARALLEL`` (the hotplug_parallel gate), ``cpuhp_bringup_cpus_parallel`` runs
+``cpuhp_bringup_mask`` twice over each mask: every AP to the kick, then each to online;
+primary SMT threads first, then their siblings; a CPU whose kick failed in the first pass is
+rolled back and kicked again by the second.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from kapic.kernel.smpboot import do_boot_cpu, wait_for_alive
 from kapic.sim.engine import Wait
+from kapic.versions import HOTPLUG_PARALLEL, HOTPLUG_SPLIT_STARTUP, TOPOLOGY_REWORK
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel, KernelCpu
@@ -29,13 +33,21 @@ def arch_cpuhp_init_parallel_bringup(kernel: Kernel) -> bool:
     return True
 
 
-def _kick(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, bool]:
-    """``cpuhp_kick_ap_alive`` -> ``native_kick_ap`` -> ``do_boot_cpu`` (kick only)."""
+def _kick(kernel: Kernel, kcpu: KernelCpu, *, last_try: bool = True) -> Generator[Any, Any, bool]:
+    """``cpuhp_kick_ap_alive`` -> ``native_kick_ap`` -> ``do_boot_cpu`` (kick only).
+
+    A failure that is not the ``last_try`` rolls the CPU back to OFFLINE (``cpu_up``'s error
+    path), so that the second ``cpuhp_bringup_mask`` pass kicks it again."""
     kcpu.state = "kicking"
     err = yield from do_boot_cpu(kernel, kcpu)
     if err:
         kernel.printk(f"smpboot: do_boot_cpu failed({err}) to wakeup CPU#{kcpu.cpu}", "err")
-        _fail(kernel, kcpu, f"do_boot_cpu failed({err})")
+        if last_try:
+            _fail(kernel, kcpu, f"do_boot_cpu failed({err})")
+        else:
+            kcpu.state = "offline"
+            kernel.trace("cpu-rollback", f"do_boot_cpu failed({err}): back to OFFLINE, "
+                         "kicked again by the second pass", kcpu.cpu)
         return False
     kcpu.state = "kicked"
     return True
@@ -91,8 +103,9 @@ def _bringup_mode(kernel: Kernel, parallel: bool) -> tuple[str, str]:
     """Serial or parallel, and why, in a reviewer's words."""
     if parallel:
         return "parallel", "CONFIG_HOTPLUG_PARALLEL: every AP is kicked before any is waited for"
-    if not kernel.profile.upstream:
-        return "serial", "Linux 5.19 has no parallel bring-up (it arrived in 6.5)"
+    if not kernel.version.has(HOTPLUG_PARALLEL):
+        return "serial", (f"Linux {kernel.version.release_name} has no parallel bring-up (it arrived in "
+                          f"{HOTPLUG_PARALLEL.span()[:-1]})")
     if not kernel.config.HOTPLUG_PARALLEL:
         return "serial", "CONFIG_HOTPLUG_PARALLEL=n"
     if not kernel.config.X86_64:
@@ -101,28 +114,42 @@ def _bringup_mode(kernel: Kernel, parallel: bool) -> tuple[str, str]:
                       "(x86_cpuinit.parallel_bringup)")
 
 
+def cpuhp_bringup_cpus_parallel(kernel: Kernel, aps: list[KernelCpu]) -> Generator[Any, Any, None]:
+    """kernel/cpu.c ``cpuhp_bringup_cpus_parallel``: with SMT (``cpuhp_smt_aware``) the
+    primary threads' mask first, then the rest; each mask through ``cpuhp_bringup_mask``
+    twice, to CPUHP_BP_KICK_AP and then to CPUHP_ONLINE."""
+    threads = kernel.platform.param("threads_per_core")
+    if threads > 1:  # cpuhp_smt_aware(): cpu_primary_thread_mask first
+        primary = [k for k in aps if k.apic_id % threads == 0]
+        masks = [primary, [k for k in aps if k.apic_id % threads]]
+    else:
+        masks = [aps]
+    for mask in masks:
+        for kcpu in mask:  # cpuhp_bringup_mask(mask, ncpus, CPUHP_BP_KICK_AP)
+            yield from _kick(kernel, kcpu, last_try=False)
+        for kcpu in mask:  # cpuhp_bringup_mask(mask, ncpus, CPUHP_ONLINE)
+            if kcpu.state == "offline" and not (yield from _kick(kernel, kcpu)):
+                continue  # kicked again from OFFLINE; failed for good
+            yield from _bringup_ap(kernel, kcpu)
+
+
 def smp_init(kernel: Kernel) -> Generator[Any, Any, None]:
     """Bring every present AP online, then print the summary lines."""
     if not kernel.config.SMP:
         return  # a uniprocessor kernel has no smp_init()
     kernel.printk("smp: Bringing up secondary CPUs ...")
     aps = [c for c in kernel.cpus[1:] if c.present]
-    upstream = kernel.profile.upstream
+    split = kernel.version.has(HOTPLUG_SPLIT_STARTUP)
     parallel = (
-        upstream
+        kernel.version.has(HOTPLUG_PARALLEL)
         and kernel.config.HOTPLUG_PARALLEL
         and kernel.config.X86_64
         and arch_cpuhp_init_parallel_bringup(kernel)
     )
     kernel.bringup = _bringup_mode(kernel, bool(parallel))
     if parallel:
-        kicked = []
-        for kcpu in aps:
-            if (yield from _kick(kernel, kcpu)):
-                kicked.append(kcpu)
-        for kcpu in kicked:
-            yield from _bringup_ap(kernel, kcpu)
-    elif upstream:
+        yield from cpuhp_bringup_cpus_parallel(kernel, aps)
+    elif split:
         for kcpu in aps:
             if (yield from _kick(kernel, kcpu)):
                 yield from _bringup_ap(kernel, kcpu)
@@ -131,6 +158,12 @@ def smp_init(kernel: Kernel) -> Generator[Any, Any, None]:
             yield from _native_cpu_up_seed(kernel, kcpu)
     online = 1 + sum(1 for c in aps if c.state == "online")
     kernel.printk(f"smp: Brought up 1 node, {online} CPU{'s' if online != 1 else ''}")
+    if not kernel.version.has(TOPOLOGY_REWORK):
+        # native_smp_cpus_done -> calculate_max_logical_packages: total_cpus (the possible
+        # ones) over the boot CPU's booted_cores x SMT threads (kapic: one package, so the
+        # CPUs online)
+        packages = -(-kernel.num_possible_cpus() // online)
+        kernel.printk(f"smpboot: Max logical packages: {packages}")
     bogo = kernel.platform.param("bogomips_x100") * online
     kernel.printk(
         f"smpboot: Total of {online} processors activated ({bogo // 100}.{bogo % 100:02d} BogoMIPS)"

@@ -13,6 +13,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from kapic.kernel.kernel import EINVAL, EOPNOTSUPP
+from kapic.versions import TDX_HOTPLUG_DISABLED
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel
@@ -25,10 +26,10 @@ def cpu_down(kernel: Kernel, cpu: int) -> Generator[Any, Any, int]:
     if cpu <= 0 or cpu >= len(kernel.cpus) or kernel.cpus[cpu].state != "online":
         kernel.printk(f"kapic: cpu_down(CPU{cpu}): not an online secondary CPU", "err")
         return -EINVAL
-    if not kernel.profile.upstream and kernel.platform.hypervisor == "tdx":
-        # Before 6.11 a TDX guest cannot offline CPUs (CC_ATTR_HOTPLUG_DISABLED).
+    if kernel.version.has(TDX_HOTPLUG_DISABLED) and kernel.platform.hypervisor == "tdx":
+        # Before the gate a TDX guest cannot offline CPUs (CC_ATTR_HOTPLUG_DISABLED).
         kernel.printk(f"kapic: cpu_down(CPU{cpu}) = -{EOPNOTSUPP}: TDX guests cannot offline CPUs "
-                      "before 6.11 (CC_ATTR_HOTPLUG_DISABLED)", "err")
+                      f"in {TDX_HOTPLUG_DISABLED.span()} (CC_ATTR_HOTPLUG_DISABLED)", "err")
         return -EOPNOTSUPP
     if kernel.offlining_disabled:
         kernel.printk(f"kapic: cpu_down(CPU{cpu}) = -{EOPNOTSUPP}: offlining is disabled", "err")

@@ -22,10 +22,11 @@ if TYPE_CHECKING:
     from kapic.hw.cpu import Cpu
     from kapic.hw.memory import IoMem
     from kapic.kernel.apic import ApicDriverRegistry, WakeupHandler
-    from kapic.kernel.config import KernelConfig, KernelProfile
+    from kapic.kernel.config import KernelConfig
     from kapic.kernel.env import KernelEnv
     from kapic.sim.engine import Signal
     from kapic.sim.recorder import LogLine
+    from kapic.versions import KernelVersion
 
 __all__ = ["Kernel", "KernelCpu", "RealModeHeader", "errno_name"]
 
@@ -84,17 +85,19 @@ class Kernel:
     """One simulated Linux kernel running on the boot CPU of a board.
 
     :param env: what the kernel may reach (board, clock, recorder, plugin boundary, firmware).
+    :param version: the kernel release (or the seed posting) whose behaviour to model.
     :param registry: the APIC drivers linked in, in link order (plugins have registered theirs).
     """
 
-    def __init__(self, env: KernelEnv, profile: KernelProfile, config: KernelConfig,
+    def __init__(self, env: KernelEnv, version: KernelVersion, config: KernelConfig,
                  registry: ApicDriverRegistry) -> None:
         self.env = env
         self.engine = env.engine
         self.board = env.board
         self.boundary: PluginBoundary = env.boundary
         self.platform = env.board.platform
-        self.profile = profile
+        #: the kernel modelled: ask it ``version.has(gate)`` for a behaviour (kapic.versions)
+        self.version = version
         self.config = config
         self.registry = registry
         self.apic_state = ApicState(self, registry)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kapic.boundary import errno_result
 from kapic.sim.engine import Wait
+from kapic.versions import ANNOUNCE_PR_INFO, HOTPLUG_SPLIT_STARTUP, TOPOLOGY_REWORK
 
 if TYPE_CHECKING:
     from kapic.hw.cpu import Cpu
@@ -33,24 +34,37 @@ def smp_sanity_check(kernel: Kernel) -> None:
     """``smp_sanity_check()`` (5.x, from ``native_smp_prepare_cpus``): a boot CPU the MADT
     does not list is warned about and set present. The 6.9 topology rework removed the check
     (the boot CPU is registered before the MADT is read)."""
-    if kernel.bp_unlisted and not kernel.profile.upstream:
+    if kernel.bp_unlisted and not kernel.version.has(TOPOLOGY_REWORK):
         kernel.printk(f"weird, boot CPU (#{kernel.bp.apic_id}) not listed by the BIOS", "warn")
 
 
 def announce_cpu(kernel: Kernel, kcpu: KernelCpu) -> None:
-    """``announce_cpu()``: "x86: Booting SMP configuration:" and the ``#N`` list."""
+    """``announce_cpu()``: "x86: Booting SMP configuration:" and the ``#N`` list.
+
+    The ``#N`` fields are ``pr_cont`` fragments: they extend the open line unless another
+    message was printed since, in which case the printk core starts a new record (its own
+    timestamp, the field with its padding), as real logs show (``[    0.326316]   #2``)."""
     state = kernel.state("smpboot")
     width = _num_digits(kernel.num_possible_cpus()) + 1
-    if "node_line" not in state:
-        prefix = "smpboot: " if kernel.profile.upstream else ""
-        kernel.printk(f"{prefix}x86: Booting SMP configuration:")
+    pr_info = kernel.version.has(ANNOUNCE_PR_INFO)
+    first = "node_line" not in state
+    if first:
+        kernel.printk(f"{'smpboot: ' if pr_info else ''}x86: Booting SMP configuration:")
         kernel.printk(".... node  #0, CPUs:  ")
         state["node_line"] = len(kernel.log) - 1
-    t, level, line = kernel.log[state["node_line"]]
-    if kcpu.cpu == 1:
-        line += " " * (width + 1)
-    line += " " * (width - _num_digits(kcpu.cpu)) + f"#{kcpu.cpu}"
-    kernel.log[state["node_line"]] = (t, level, line)
+    fragment = ""
+    # the boot CPU's place: before the first CPU announced (6.5+), before CPU 1 (before)
+    if first if pr_info else kcpu.cpu == 1:
+        fragment += " " * (width + 1)
+    fragment += " " * (width - _num_digits(kcpu.cpu)) + f"#{kcpu.cpu}"
+    at = state["node_line"]
+    log = kernel.log
+    if any(level != "debug" for _, level, _ in log[at + 1:]):
+        kernel.printk(fragment)
+        state["node_line"] = len(log) - 1
+    else:
+        t, level, line = log[at]
+        log[at] = (t, level, line + fragment)
 
 
 def do_boot_cpu(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, int]:
@@ -96,7 +110,7 @@ def wait_for_alive(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, bool]
     kernel.bp_waits_for = (kcpu, "report alive")
     fired = yield Wait(kcpu.alive, SEC * 10)
     kernel.bp_waits_for = None
-    if fired and kernel.profile.upstream and engine.now - start > MSEC:
+    if fired and kernel.version.has(HOTPLUG_SPLIT_STARTUP) and engine.now - start > MSEC:
         elapsed = engine.now - start - MSEC
         step = 2 * MSEC
         boundary = start + MSEC + -(-elapsed // step) * step

@@ -36,6 +36,12 @@ PARAM_DOCS: Mapping[str, str] = {
     "servers with interrupt remapping and in KVM/TDX guests; 0: xAPIC MMIO with the ICR busy bit "
     "(forced on when an APIC ID is 255 or more)",
     "bogomips_x100": "BogoMIPS of one CPU times 100 (only printed)",
+    "ioapic_version": "the IOAPIC's version register, printed by mp_register_ioapic (0x20 on "
+    "QEMU's and current Intel IOAPICs; 0x11 on old ones)",
+    "ioapic_pins": "the IOAPIC's redirection entries: its GSIs run from the MADT's base to "
+    "base + pins - 1",
+    "threads_per_core": "hardware threads per core (SMT): the APIC ID's low bits number the "
+    "threads, and a primary thread's are 0 (parallel bring-up starts primaries first)",
 }
 
 
@@ -50,6 +56,9 @@ DEFAULT_PARAMS: Mapping[str, int] = {
     "legacy_cpu": 0,
     "x2apic": 1,
     "bogomips_x100": 580_000,
+    "ioapic_version": 0x20,
+    "ioapic_pins": 24,
+    "threads_per_core": 1,
     "ipi_latency_ns": 2_000,
     "icr_busy_ns": 0,
     "vm_exit_ns": 1_200,

@@ -28,6 +28,7 @@ from typing import Final
 from kapic.report.stats import nearest_rank
 from kapic.report.units import format_ns
 from kapic.result import BootResult, method_label
+from kapic.versions import kernel_label
 
 __all__ = [
     "COST_PARTS",
@@ -229,8 +230,8 @@ class Row:
 
     @property
     def label(self) -> str:
-        """``init-sipi on kvm (upstream)``."""
-        return f"{self.method} on {self.platform} ({self.kernel})"
+        """``init-sipi on kvm (Linux 6.12)``."""
+        return f"{self.method} on {self.platform} ({kernel_label(self.kernel)})"
 
     @property
     def mode(self) -> tuple[str, str]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kapic.result import BootResult, CpuResult, method_label
+from kapic.versions import kernel_label
 
 __all__ = [
     "COUNTER_KEYS",
@@ -75,9 +76,9 @@ def run_stats(result: BootResult) -> RunStats:
 
 
 def run_label(result: BootResult) -> str:
-    """``method on platform`` with the kernel profile, e.g. ``init-sipi on kvm (upstream)``;
+    """``method on platform`` with the kernel, e.g. ``init-sipi on kvm (Linux 6.12)``;
     the method is the one that woke the APs, with the one asked for when another ran."""
-    return f"{method_label(result)} on {result.platform} ({result.kernel})"
+    return f"{method_label(result)} on {result.platform} ({kernel_label(result.kernel)})"
 
 
 def relies_on_hypervisor(result: BootResult) -> bool:

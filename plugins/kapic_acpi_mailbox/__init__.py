@@ -1,7 +1,7 @@
 """kapic plugin: the ACPI MADT Multiprocessor Wakeup mailbox.
 
 Provides the MADT type 0x10 handler ``acpi_parse_mp_wake`` (which installs
-``acpi_wakeup_cpu`` through the APIC driver registry, per kernel profile), the wakeup method
+``acpi_wakeup_cpu`` through the APIC driver registry, per kernel version), the wakeup method
 ``acpi-mailbox`` and the firmware models ``tdvf``, ``td-shim`` and ``td-shim-noack``.
 Written against kapic's public API only, exactly as a third-party plugin would be.
 """
@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from kapic import (
+    MADT_WAKEUP_C,
     Fault,
     FirmwareModel,
     Kernel,
@@ -23,7 +24,7 @@ from kapic import (
     finalize_madt,
     hookimpl,
 )
-from kapic_acpi_mailbox import madt_wakeup, madt_wakeup_seed
+from kapic_acpi_mailbox import boot_c, madt_wakeup
 from kapic_acpi_mailbox.faults import MAILBOX_FAULTS
 from kapic_acpi_mailbox.firmware import MailboxFirmware, TdShimFirmware, TdShimNoAckFirmware
 from kapic_acpi_mailbox.mailbox import TDVF_MAILBOX, TDVF_RESET_VECTOR
@@ -32,10 +33,10 @@ __all__ = ["PLUGIN", "acpi_parse_mp_wake"]
 
 
 def acpi_parse_mp_wake(kernel: Kernel, entry: Any, end: int) -> int:
-    """The type 0x10 handler of the running kernel profile."""
-    if kernel.profile.upstream:
+    """The type 0x10 handler of the running kernel: madt_wakeup.c from 6.11, boot.c before."""
+    if kernel.version.has(MADT_WAKEUP_C):
         return madt_wakeup.acpi_parse_mp_wake(kernel, entry, end)
-    return madt_wakeup_seed.acpi_parse_mp_wake(kernel, entry, end)
+    return boot_c.acpi_parse_mp_wake(kernel, entry, end)
 
 
 def _force_madt(madt: Madt, platform: Platform) -> Madt:
@@ -51,7 +52,7 @@ def _unavailable(platform: Platform, firmware: FirmwareModel) -> str | None:
         return None
     return (
         f"no firmware polls a wakeup mailbox on {platform.name} ({firmware.name}: APs wait "
-        "for SIPI): the upstream kernel would spin on the mailbox forever"
+        "for SIPI): a merged kernel would spin on the mailbox forever"
     )
 
 

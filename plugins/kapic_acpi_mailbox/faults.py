@@ -156,33 +156,33 @@ MAILBOX_FAULTS = (
           {"seed": Expect("cpu-failed", "-EIO after 255 polls, though the AP runs: it comes "
                           "alive after the kernel gave up on it (a later CPU may then seem to "
                           "come up: a stale acknowledgement clears its command)"),
-           "upstream": _UPSTREAM_SPINS}),
+           "5.19": _UPSTREAM_SPINS}),
     Fault("ap-late-ack", "firmware", "the addressed AP acts on the command N us late",
           _late_ack, (FaultParam("us", 100, "how late, in microseconds"),),
           {"seed": _SEED_TIMES_OUT,
-           "upstream": Expect("ok", "the kernel waits as long as it takes")}),
+           "5.19": Expect("ok", "the kernel waits as long as it takes")}),
     Fault("ap-ack-wrong-cpu", "firmware",
           "another parked AP answers the command and jumps to the vector",
           _firmware(wrong_cpu_answers=True), (),
           {"seed": Expect("cpu-failed", "the wrong AP starts unasked and crashes; the "
                           "addressed one never reports alive, and a wakeup nobody answers times "
                           "out"),
-           "upstream": Expect("hung", "the wrong AP starts unasked and crashes, the addressed "
+           "5.19": Expect("hung", "the wrong AP starts unasked and crashes, the addressed "
                               "one never reports alive, and the next wakeup, addressed to the AP "
                               "that answered, is answered by nobody: the kernel spins forever")}),
     Fault("ap-ack-2-bytes", "firmware",
           "the acknowledgement clears only Command (2 bytes), not the 8 bytes TDVF clears",
           _firmware(ack_bytes=2), (),
-          Expect.on_every_profile("ok", "the kernel polls the 2-byte Command and rewrites "
+          Expect.on_every_kernel("ok", "the kernel polls the 2-byte Command and rewrites "
                                   "ApicId every time")),
     Fault("fw-ignore-command", "firmware", "no parked AP ever reacts to the mailbox",
           _firmware(ignores_commands=True), (),
-          {"seed": _SEED_TIMES_OUT, "upstream": _UPSTREAM_SPINS}),
+          {"seed": _SEED_TIMES_OUT, "5.19": _UPSTREAM_SPINS}),
     Fault("fw-32bit-vector", "firmware",
           "the kernel's 64-bit trampoline sits above 4 GiB, and the firmware reads only the "
           "low 32 bits of the vector (as td-shim does)",
           _vector_above_4g, (),
-          Expect.on_every_profile("cpu-failed", "each AP jumps to the truncated address: "
+          Expect.on_every_kernel("cpu-failed", "each AP jumps to the truncated address: "
                                   "triple fault")),
     Fault("vmm-late-wake", "hypervisor",
           "adversarial: the VMM runs each woken vCPU just after the seed kernel's 255 polls",
@@ -190,26 +190,29 @@ MAILBOX_FAULTS = (
           {"seed": Expect("cpu-failed", "wakeups time out, then the APs run anyway: kernel "
                           "code nobody waits for; each late acknowledgement clears the next "
                           "CPU's command, so every other CPU seems to come up"),
-           "upstream": Expect("ok", "no timeout to outwait: a VMM can delay a TD's boot, "
+           "5.19": Expect("ok", "no timeout to outwait: a VMM can delay a TD's boot, "
                               "not derail it")}),
     Fault("plugin-plain-store", "kernel",
           "a wakeup hook writes the command with a plain store before ApicId and the vector "
           "(relaxed memory on)",
           _plain_store, (),
-          Expect.on_every_profile("varies", "seed by seed: the firmware may read a stale "
+          Expect.on_every_kernel("varies", "seed by seed: the firmware may read a stale "
                                   "ApicId or vector (a CPU fails or the boot hangs), or not")),
     Fault("double-wakeup", "kernel", "the kernel wakes the CPU with APIC ID K twice",
           _double_wakeup, (FaultParam("cpu", 1, "the APIC ID woken twice"),),
           {"seed": Expect("cpu-failed", "the wakemap refuses the second wakeup: -EINVAL"),
-           "upstream": Expect("hung", "nobody answers the second command: the kernel spins "
-                              "forever (upstream has no wakemap)")}),
+           "5.19": Expect("hung", "nobody answers the second command: the kernel spins "
+                              "forever (the merged code has no wakemap)")}),
     Fault("mailbox-zero", "madt", "the MP Wakeup structure gives mailbox address 0",
           _mailbox_at("zero"), (),
           {"seed": _SEED_TIMES_OUT,
-           "upstream": Expect("cpu-failed", "'No MADT mailbox: cannot bringup secondary "
+           "5.19": Expect("hung", "the kernel takes 0 as the mailbox: it writes the command "
+                              "into physical page 0, which no firmware polls, and spins "
+                              "forever"),
+           "6.11": Expect("cpu-failed", "'No MADT mailbox: cannot bringup secondary "
                               "CPUs': -EOPNOTSUPP")}),
     Fault("mailbox-unaligned", "madt",
           "the MP Wakeup structure's mailbox address is off by 2 KiB (not 4 KiB aligned)",
           _mailbox_at("unaligned"), (),
-          {"seed": _SEED_TIMES_OUT, "upstream": _UPSTREAM_SPINS}),
+          {"seed": _SEED_TIMES_OUT, "5.19": _UPSTREAM_SPINS}),
 )

@@ -1,4 +1,4 @@
-"""The ``upstream`` kernel's mailbox wakeup (6.11+).
+"""The mailbox wakeup from 6.11 on (the madt_wakeup_c gate).
 
 Models arch/x86/kernel/acpi/madt_wakeup.c: ``acpi_parse_mp_wake`` (size checks, reset vector
 for version 1, otherwise offlining disabled and the in-memory MADT's mailbox address zeroed),
@@ -86,7 +86,7 @@ def acpi_parse_mp_wake(kernel: Kernel, entry: MpWakeup, end: int) -> int:
         return 0
     if entry.length < 16 or entry.offset + 16 > end:
         return -EINVAL
-    for line in print_madt_entry(entry, kernel.profile.version):
+    for line in print_madt_entry(entry, kernel.version):
         # 6.11+ prints the entry with pr_debug; 5.19-6.10 warn "unsupported MADT entry"
         kernel.printk(line, "debug" if line.startswith("ACPI: MP Wakeup") else "warn")
     st = kernel.state(PLUGIN_NAME)

@@ -1,6 +1,6 @@
 """The ``seed`` kernel's mailbox wakeup: the seed patch (PATCHv7 21/30 as re-sent by Dave Hansen).
 
-Models arch/x86/kernel/acpi/boot.c ``acpi_parse_mp_wake`` and ``acpi_wakeup_cpu`` of
+Models arch/x86/kernel/acpi/boot.c ``acpi_wakeup_cpu`` (the mp_wake_timeout gate) of
 ../shared/reference/seed-patch.txt: a wakemap that refuses a second wakeup of one APIC ID,
 plain stores of APIC ID and vector then ``smp_store_release`` of the command, and a poll of
 at most 255 reads (``wake_tries_left``) after which the command is withdrawn and -EIO returned.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from kapic import EINVAL, EIO, ENODEV, RELAX, Kernel, MpWakeup, print_madt_entry
+from kapic import EINVAL, EIO, RELAX, Kernel
 from kapic_acpi_mailbox.mailbox import (
     ACPI_MP_WAKE_COMMAND_WAKEUP,
     APIC_ID,
@@ -57,17 +57,3 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
     wakemap.add(apicid)
     return 0
 
-
-def acpi_parse_mp_wake(kernel: Kernel, entry: MpWakeup, end: int) -> int:
-    if not kernel.config.X86_64:  # the seed parses type 0x10 only under CONFIG_X86_64
-        return 0
-    if not kernel.config.SMP:
-        return -ENODEV
-    if entry.length < 16:  # BAD_MADT_ENTRY against the 16-byte struct
-        return -EINVAL
-    for line in print_madt_entry(entry, kernel.profile.version):
-        # 6.11+ prints the entry with pr_debug; 5.19-6.10 warn "unsupported MADT entry"
-        kernel.printk(line, "debug" if line.startswith("ACPI: MP Wakeup") else "warn")
-    kernel.state(PLUGIN_NAME)["paddr"] = entry.mailbox_address
-    kernel.apic_state.acpi_wake_cpu_handler_update(acpi_wakeup_cpu)
-    return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kapic import KernelVersion
 from kapic.acpi import (
     MpWakeup,
     build_madt,
@@ -39,7 +40,7 @@ def _check(data: bytes) -> None:
         return
     assert build_madt(madt) == data[: madt.header.length]
     madt_to_json(madt, file="fuzz", file_size=len(data))
-    madt_entry_lines(madt, (5, 19))
+    madt_entry_lines(madt, KernelVersion((5, 19)))
     madt_boot_lines(madt)
 
 

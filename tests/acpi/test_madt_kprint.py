@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kapic import LATEST, KernelVersion, parse_kernel_version
 from kapic.acpi import (
     AcpiHeader,
     InterruptOverride,
@@ -24,7 +25,6 @@ from kapic.acpi import (
     finalize_madt,
     madt_boot_lines,
     madt_entry_lines,
-    parse_kernel_version,
     parse_madt,
     print_madt_entry,
 )
@@ -88,22 +88,23 @@ def test_x2apic_placeholder_lines() -> None:
 
 
 @needs_shared
-@pytest.mark.parametrize("kernel", [(5, 19), (6, 2), (6, 10)])
-def test_tdx_guest_lines_before_6_11(kernel: tuple[int, int]) -> None:
+@pytest.mark.parametrize("release", [(5, 19), (6, 2), (6, 10)])
+def test_tdx_guest_lines_before_6_11(release: tuple[int, int]) -> None:
     log = _log("tdx-guest-madt-parse.intel-tdx-tools-524.txt", r"ACPI: (INT_SRC_OVR|Found) ")
     madt = describe_madt(cpus=4, overrides=False, wakeup=MpWakeup(1, 0x7FFFD000, 0x7FFFE068))
     madt = finalize_madt(Madt(madt.header, madt.local_apic_address, madt.flags, (
         *madt.subtables[:-1], *(InterruptOverride(i, i, 0x5) for i in (13, 14, 15)),
         madt.subtables[-1])))
-    assert madt_boot_lines(madt, kernel)[-4:] == log
+    assert madt_boot_lines(madt, KernelVersion(release))[-4:] == log
 
 
 def test_wakeup_line_by_kernel() -> None:
     madt = describe_madt(cpus=1, wakeup=MpWakeup(1, 0x7FFFD000, 0x7FFFE068))
-    assert madt_entry_lines(madt, (6, 11))[-1] == (
+    assert madt_entry_lines(madt, KernelVersion((6, 11)))[-1] == (
         "ACPI: MP Wakeup (version[1], mailbox[0x7fffd000], reset[0x7fffe068])")
-    assert madt_entry_lines(madt, (6, 10))[-1] == "ACPI: Found unsupported MADT entry (type = 0x10)"
-    assert "type = 0x10" not in " ".join(madt_boot_lines(madt, (5, 18)))  # not parsed yet
+    assert madt_entry_lines(madt, KernelVersion((6, 10)))[-1] == (
+        "ACPI: Found unsupported MADT entry (type = 0x10)")
+    assert "type = 0x10" not in " ".join(madt_boot_lines(madt, KernelVersion((5, 18))))  # not parsed yet
     v0 = describe_madt(cpus=1, wakeup=MpWakeup(0, 0))
     assert madt_entry_lines(v0)[-1] == "ACPI: MP Wakeup (version[0], mailbox[0], reset[0])"
 
@@ -124,7 +125,7 @@ def test_printf_details() -> None:
         *print_madt_entry(InterruptOverride(0, 2, inti_flags=0x1F, bus=1)),
         *print_madt_entry(NmiSource(0x80000000, 0xF)),
         *print_madt_entry(LocalApicAddressOverride(0x800FEE00000)),
-        *print_madt_entry(LocalApicAddressOverride(0xFEE00000), (5, 15)),
+        *print_madt_entry(LocalApicAddressOverride(0xFEE00000), KernelVersion((5, 15))),
         *print_madt_entry(RawSubtable(0xB, bytes(78))),
     ]
     assert lines == [
@@ -145,14 +146,26 @@ def test_kernel_walker_skips_a_two_byte_tail() -> None:
 
 @pytest.mark.parametrize(
     ("text", "version"),
-    [("6.11", (6, 11)), ("v6.6.30", (6, 6)), ("6.10-rc2", (6, 10)), ("seed", (5, 19)),
-     ("upstream", (6, 11)), ("5.19", (5, 19))],
+    [("6.11", KernelVersion((6, 11))), ("v6.6.30", KernelVersion((6, 6))),
+     ("6.10-rc2", KernelVersion((6, 10))), ("seed", KernelVersion((5, 19), seed=True)),
+     ("latest", KernelVersion(LATEST)), ("5.19", KernelVersion((5, 19))),
+     ("7.0", KernelVersion((7, 0)))],
 )
-def test_parse_kernel_version(text: str, version: tuple[int, int]) -> None:
+def test_parse_kernel_version(text: str, version: KernelVersion) -> None:
     assert parse_kernel_version(text) == version
 
 
-@pytest.mark.parametrize("text", ["", "6", "six.eleven", "6.11x"])
-def test_parse_kernel_version_rejects(text: str) -> None:
-    with pytest.raises(ConfigError, match="kernel version"):
+@pytest.mark.parametrize(("text", "error"), [
+    ("", "expected MAJOR.MINOR"), ("6", "expected MAJOR.MINOR"),
+    ("six.eleven", "expected MAJOR.MINOR"), ("6.11x", "expected MAJOR.MINOR"),
+    ("upstream", "that profile is gone; name a release"),
+    ("5.18", "kapic models Linux 5.19 to"), ("6.20", "kapic models Linux 5.19 to"),
+    ("8.0", "kapic models Linux 5.19 to"),
+])
+def test_parse_kernel_version_rejects(text: str, error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
         parse_kernel_version(text)
+
+
+def test_madt_decode_takes_any_release() -> None:
+    assert parse_kernel_version("5.10", bootable=False) == KernelVersion((5, 10))

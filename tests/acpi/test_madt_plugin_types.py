@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pytest
 
 import kapic.cli.madt as cli_madt
+from kapic import Gate, KernelVersion
 from kapic.acpi import (
     LocalApic,
     Madt,
@@ -40,6 +41,12 @@ Capsys = pytest.CaptureFixture[str]
 _Layout = tuple[tuple[str, str], ...]
 
 
+#: an invented kernel change: the plugin's own gate
+OEM_PARKING_PRINTED = Gate("oem_parking_printed", (6, 12), "(invented)",
+                           "drivers/acpi/tables.c: acpi_table_print_madt_entry()",
+                           "prints the OEM parking entry")
+
+
 @dataclass(frozen=True, slots=True)
 class OemParking(MadtEntry):
     """Type 0x80, 16 bytes: an (invented) OEM parking-protocol entry, one per processor."""
@@ -55,9 +62,9 @@ class OemParking(MadtEntry):
     version: int = 1
     reserved: int = 0
 
-    def kernel_lines(self, kernel: tuple[int, int]) -> list[str]:
-        """As if the kernel had a case for it (from an invented 6.12 on)."""
-        if kernel < (6, 12):
+    def kernel_lines(self, kernel: KernelVersion) -> list[str]:
+        """As if the kernel had a case for it (from an invented 6.12 on: a plugin's gate)."""
+        if not kernel.has(OEM_PARKING_PRINTED):
             return MadtEntry.kernel_lines(self, kernel)
         return [f"OEM_PARKING (uid[0x{self.processor_uid:02x}] "
                 f"address[0x{self.parking_address:x}] version[{self.version}])"]
@@ -163,20 +170,21 @@ def test_json_of_tables_without_plugin_types_is_unchanged() -> None:
 
 def test_kernel_style_print() -> None:
     madt = parse_madt(build_madt(_madt()), types=TYPES)
-    lines = madt_entry_lines(madt, (6, 12))
+    lines = madt_entry_lines(madt, KernelVersion((6, 12)))
     assert lines[-2:] == [
         "ACPI: OEM_PARKING (uid[0x01] address[0x7fff0000] version[1])",
         "ACPI: Found unsupported MADT entry (type = 0x81)",
     ]
     raw = parse_madt(build_madt(_madt()))
     # Before "6.12" and for a class without kernel_lines: exactly what Linux prints.
-    assert madt_entry_lines(madt, (6, 11)) == madt_entry_lines(raw, (6, 11))
-    assert madt_entry_lines(raw, (6, 12), types=TYPES) == lines
-    assert print_madt_entry(raw.subtables[-2], (6, 12), types=TYPES) == lines[-2:-1]
-    assert print_madt_entry(raw.subtables[-2], (6, 12)) == [
+    assert madt_entry_lines(madt, KernelVersion((6, 11))) == madt_entry_lines(raw, KernelVersion((6, 11)))
+    assert madt_entry_lines(raw, KernelVersion((6, 12)), types=TYPES) == lines
+    assert print_madt_entry(raw.subtables[-2], KernelVersion((6, 12)), types=TYPES) == lines[-2:-1]
+    assert print_madt_entry(raw.subtables[-2], KernelVersion((6, 12))) == [
         "ACPI: Found unsupported MADT entry (type = 0x80)"]
     # The x86 boot walks only the built-in types: a plugin's handler prints its entries.
-    assert madt_boot_lines(madt, (6, 12)) == madt_boot_lines(describe_madt(cpus=2), (6, 12))
+    v612 = KernelVersion((6, 12))
+    assert madt_boot_lines(madt, v612) == madt_boot_lines(describe_madt(cpus=2), v612)
 
 
 def test_kernel_lines_must_be_a_list_of_str() -> None:

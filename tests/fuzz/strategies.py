@@ -29,6 +29,7 @@ from typing import Final
 
 from hypothesis import strategies as st
 
+from kapic import KernelVersion
 from kapic.acpi import (
     LocalApicAddressOverride,
     Madt,
@@ -57,7 +58,7 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 SHARED: Final = ROOT / ".." / "shared" / "data"
 #: The exit statuses kapic documents (kapic/errors.py ExitCode).
 EXIT_STATUSES: Final = frozenset({0, 1, 2, 4})
-KERNELS: Final = ((5, 19), (6, 6), (6, 11))
+KERNELS: Final = (KernelVersion((5, 19)), KernelVersion((6, 6)), KernelVersion((6, 11)))
 
 
 class PropertyFailed(AssertionError):
@@ -551,7 +552,7 @@ def boot_commands(draw: st.DrawFn, extreme: bool = False) -> Command:
                               st.sampled_from(["bogus", ""])).map(lambda v: ["--platform", v]),
         "--method": _mostly(st.sampled_from(["init-sipi", "acpi-mailbox"])).map(
             lambda v: ["--method", v]),
-        "--kernel": _mostly(st.sampled_from(["seed", "upstream"]), st.just("5.19")).map(
+        "--kernel": _mostly(st.sampled_from(["seed", "6.11"]), st.just("5.19")).map(
             lambda v: ["--kernel", v]),
         "--firmware": _mostly(st.sampled_from(["tdvf", "td-shim", "td-shim-noack",
                                                "sipi-wait"])).map(lambda v: ["--firmware", v]),
@@ -600,7 +601,7 @@ def madt_commands(draw: st.DrawFn) -> Command:
             argv.append(flag)
         if draw(st.booleans()):
             argv += ["--kernel", draw(st.one_of(st.sampled_from(
-                ["5.19", "6.6", "6.11", "seed", "upstream", "4.0", "6", "6.11.3", "99.99"]),
+                ["5.19", "6.6", "6.11", "seed", "latest", "upstream", "4.0", "6", "6.11.3", "99.99"]),
                 _GARBAGE))]
         if draw(st.booleans()):
             argv += ["--order", draw(st.sampled_from(["table", "boot", "x"]))]

@@ -20,7 +20,7 @@ SHARED = HERE.parents[1].parent / "shared"
 GOLDEN = HERE / "golden.json"
 
 PLATFORMS = ("bare-metal", "kvm", "tdx")
-KERNELS = ("seed", "upstream")
+KERNELS = ("seed", "6.11")
 FIRMWARE = ("sipi-wait", "tdvf", "td-shim", "td-shim-noack")
 #: the real tables booted on each platform (a sample: every file would take too long)
 REAL_TABLES = (

@@ -86,7 +86,7 @@ def test_seed_boot_installs_acpi_wakeup_cpu_in_every_driver() -> None:
 
 
 def test_upstream_update_callback_records_the_override_and_logs() -> None:
-    machine = build_machine(BootSpec(platform="tdx", kernel="upstream", cpus=2))
+    machine = build_machine(BootSpec(platform="tdx", kernel="6.11", cpus=2))
     kernel = machine.kernel
     state = kernel.apic_state
     flat = state.apic
@@ -99,7 +99,7 @@ def test_upstream_update_callback_records_the_override_and_logs() -> None:
 
 
 def test_upstream_override_survives_a_driver_switch() -> None:
-    machine = build_machine(BootSpec(platform="tdx", kernel="upstream", cpus=2))
+    machine = build_machine(BootSpec(platform="tdx", kernel="6.11", cpus=2))
     kernel = machine.kernel
     state = kernel.apic_state
     state.apic_update_callback("wakeup_secondary_cpu_64", fake_wakeup)
@@ -111,7 +111,7 @@ def test_upstream_override_survives_a_driver_switch() -> None:
 
 
 def test_upstream_direct_assignment_is_lost_on_a_switch() -> None:
-    machine = build_machine(BootSpec(platform="tdx", kernel="upstream", cpus=2))
+    machine = build_machine(BootSpec(platform="tdx", kernel="6.11", cpus=2))
     kernel = machine.kernel
     state = kernel.apic_state
     state.apic_update_callback("wakeup_secondary_cpu_64", fake_wakeup)
@@ -126,7 +126,7 @@ def test_upstream_direct_assignment_is_lost_on_a_switch() -> None:
 
 
 def test_installing_the_current_driver_is_a_no_op() -> None:
-    machine = build_machine(BootSpec(platform="tdx", kernel="upstream", cpus=2))
+    machine = build_machine(BootSpec(platform="tdx", kernel="6.11", cpus=2))
     kernel = machine.kernel
     before = list(kernel.log)
     kernel.apic_state.apic_install_driver(kernel.apic_state.apic)
@@ -134,7 +134,7 @@ def test_installing_the_current_driver_is_a_no_op() -> None:
 
 
 def test_update_callback_rejects_non_wakeup_fields() -> None:
-    machine = build_machine(BootSpec(platform="tdx", kernel="upstream", cpus=2))
+    machine = build_machine(BootSpec(platform="tdx", kernel="6.11", cpus=2))
     with pytest.raises(ValueError):
         machine.kernel.apic_state.apic_update_callback("eoi", fake_wakeup)
 
@@ -142,7 +142,7 @@ def test_update_callback_rejects_non_wakeup_fields() -> None:
 # -- the real post-MADT driver switch in a full boot ---------------------------------------
 
 
-@pytest.mark.parametrize("kernel", ["seed", "upstream"])
+@pytest.mark.parametrize("kernel", ["seed", "6.11"])
 def test_mailbox_hook_survives_the_post_madt_switch_to_physflat(kernel: str) -> None:
     """Bare metal (xAPIC) with 16 CPUs and a mailbox firmware: the MADT (parsed while
     ``apic`` is flat) installs acpi_wakeup_cpu, then the final probe switches to physical
@@ -160,16 +160,16 @@ def test_mailbox_hook_survives_the_post_madt_switch_to_physflat(kernel: str) -> 
     messages = [line.split("] ", 1)[1] for line in result.log]
     switch = (
         "APIC: Switched APIC routing to: physical flat"
-        if kernel == "upstream"
+        if kernel == "6.11"
         else "Switched APIC routing to physical flat."
     )
     assert switch in messages
-    if kernel == "upstream":
+    if kernel == "6.11":
         replaced = messages.index("APIC: wakeup_secondary_cpu_64() replaced with acpi_wakeup_cpu()")
         assert replaced < messages.index(switch)
 
 
-@pytest.mark.parametrize("kernel", ["seed", "upstream"])
+@pytest.mark.parametrize("kernel", ["seed", "6.11"])
 def test_tdx_16_cpus_all_woken_by_acpi_wakeup_cpu(kernel: str) -> None:
     machine = build_machine(BootSpec(platform="tdx", kernel=kernel, cpus=16))
     result = machine.boot()

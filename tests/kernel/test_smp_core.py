@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,11 @@ from kapic import (
     build_machine,
     build_madt,
     describe_madt,
+    finalize_madt,
     hookimpl,
     run_boot,
 )
+from kapic.acpi.interrupts import InterruptOverride, IoApic
 
 SEC = 1_000_000_000
 Calls = list[tuple[str, int, int, int]]
@@ -91,7 +94,7 @@ def _boot_with(plugin: object, **spec: Any) -> tuple[BootResult, Kernel]:
 # -- hook choice and start_ip (reference 4.1, 4.2) ------------------------------------------
 
 
-@pytest.mark.parametrize("kernel", ["seed", "upstream"])
+@pytest.mark.parametrize("kernel", ["seed", "6.11"])
 def test_wakeup_secondary_cpu_64_wins_and_gets_trampoline_start64(kernel: str) -> None:
     calls: Calls = []
     hook64, hook = _recording_hooks(calls)
@@ -161,7 +164,7 @@ def test_madt_handler_plugin_installs_a_hook_that_do_boot_cpu_uses() -> None:
 # -- messages (reference 4.3-4.6) -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("kernel", ["seed", "upstream"])
+@pytest.mark.parametrize("kernel", ["seed", "6.8", "6.9", "6.11"])
 def test_bring_up_summary_messages(kernel: str) -> None:
     result = run_boot(BootSpec(platform="bare-metal", kernel=kernel, cpus=4))
     msgs = _messages(result)
@@ -169,9 +172,12 @@ def test_bring_up_summary_messages(kernel: str) -> None:
     start = msgs.index("smp: Bringing up secondary CPUs ...")
     done = msgs.index("smp: Brought up 1 node, 4 CPUs")
     assert start < done
-    assert msgs[done + 1] == "smpboot: Total of 4 processors activated (23200.00 BogoMIPS)"
-    booting = "smpboot: x86: Booting SMP configuration:" if kernel == "upstream" else (
-        "x86: Booting SMP configuration:"
+    # native_smp_cpus_done's "Max logical packages" until the 6.9 topology rework
+    packages = ["smpboot: Max logical packages: 1"] if kernel in ("seed", "6.8") else []
+    assert msgs[done + 1:done + 3] == [
+        *packages, "smpboot: Total of 4 processors activated (23200.00 BogoMIPS)"][:2]
+    booting = "x86: Booting SMP configuration:" if kernel == "seed" else (
+        "smpboot: x86: Booting SMP configuration:"  # pr_info from 6.5
     )
     assert booting in msgs[start:done]
 
@@ -202,7 +208,7 @@ def _failing_hook(fail_apicid: int, rc: int) -> WakeupHandler:
     return test_wakeup
 
 
-@pytest.mark.parametrize("kernel", ["seed", "upstream"])
+@pytest.mark.parametrize("kernel", ["seed", "6.11"])
 def test_do_boot_cpu_failure_message_and_count(kernel: str) -> None:
     result, _k = _boot_with(
         _DriverPlugin(None, _failing_hook(2, -EIO)), platform="bare-metal", kernel=kernel, cpus=4
@@ -260,10 +266,10 @@ def test_nr_cpus_limits_the_cpus_brought_up() -> None:
         f"{i}/0x{i:x} ignored." for i in range(4, 8)
     ]
     assert "smp: Brought up 1 node, 4 CPUs" in msgs
-    # 6.9+ (upstream) says it once.
+    # 6.9+ (Linux 6.11) says it once.
     msgs = _messages(run_boot(BootSpec(platform="bare-metal", cpus=8, config={"NR_CPUS": "4"})))
     assert [m for m in msgs if "limit" in m] == [
-        "APIC: CPU limit of 4 reached. Ignoring further CPUs"
+        "CPU topo: CPU limit of 4 reached. Ignoring further CPUs"
     ]
     assert "smp: Brought up 1 node, 4 CPUs" in msgs
 
@@ -286,7 +292,9 @@ def test_disabled_madt_entries_are_not_brought_up(tmp_path: Path) -> None:
     assert not any("apicid=0x2," in d or "apicid=0x4," in d for d in kicked)
     assert len(kicked) == 3
     msgs = _messages(result)
-    assert "smpboot: Allowing 6 CPUs, 2 hotplug CPUs" in msgs
+    assert "CPU topo: Allowing 4 present CPUs plus 2 hotplug CPUs" in msgs
+    old = _messages(run_boot(BootSpec(platform="bare-metal", madt=path, kernel="6.8")))
+    assert "smpboot: Allowing 6 CPUs, 2 hotplug CPUs" in old
     assert "smp: Brought up 1 node, 4 CPUs" in msgs
 
 
@@ -298,7 +306,7 @@ def test_disabled_entries_without_online_capable_are_ignored_on_acpi_63(tmp_path
     assert [(c.apic_id, c.state) for c in result.cpus] == [
         (0, "boot-cpu"), (1, "online"), (3, "disabled")
     ]
-    assert "smpboot: Allowing 3 CPUs, 1 hotplug CPUs" in _messages(result)
+    assert "CPU topo: Allowing 2 present CPUs plus 1 hotplug CPUs" in _messages(result)
 
 
 # -- serial vs parallel (reference 4.5) -----------------------------------------------------
@@ -334,7 +342,7 @@ def test_seed_kernel_is_always_serial() -> None:
 def test_upstream_sees_a_slow_ap_on_its_2_ms_sleep_boundary_seed_at_once() -> None:
     """6.5+ cpuhp_bp_sync_alive polls for 1 ms, then sleeps usleep_range(1000, 2000);
     5.19's do_boot_cpu loops on schedule() and sees the AP at once."""
-    for kernel, aligned in (("upstream", True), ("seed", False)):
+    for kernel, aligned in (("6.11", True), ("seed", False)):
         result = run_boot(BootSpec(platform="bare-metal", kernel=kernel, cpus=3,
                                    config={"HOTPLUG_PARALLEL": "n"}))
         waits = [s for s in result.spans if s.name == "alive-wait"]
@@ -354,11 +362,24 @@ def test_smp_n_brings_up_no_ap_and_installs_no_mailbox() -> None:
     msgs = _messages(result)
     assert result.cpus_online == 1
     assert not any(e.kind == "kick" for e in result.trace)
-    assert "ACPI: Using ACPI for processor (LAPIC) configuration information" in msgs
+    # acpi_lapic && acpi_ioapic decides, not CONFIG_SMP: the IOAPIC entry was parsed
+    assert "ACPI: Using ACPI (MADT) for SMP configuration information" in msgs
     assert not any("replaced with acpi_wakeup_cpu" in m for m in msgs)
 
 
-@pytest.mark.parametrize("kernel", ["seed", "upstream"])
+def test_a_madt_without_an_ioapic_is_used_for_the_lapics_only(tmp_path: Path) -> None:
+    """acpi_process_madt: no IOAPIC entry, no acpi_ioapic: the LAPIC line, no IOAPIC[] line."""
+    madt = describe_madt(cpus=2)
+    madt = finalize_madt(dataclasses.replace(madt, subtables=tuple(
+        s for s in madt.subtables if not isinstance(s, (IoApic, InterruptOverride)))))
+    result = run_boot(BootSpec(platform="kvm", madt=_write_madt(tmp_path, "noio.bin",
+                                                                     build_madt(madt))))
+    msgs = _messages(result)
+    assert "ACPI: Using ACPI for processor (LAPIC) configuration information" in msgs
+    assert not any(m.startswith("IOAPIC[") for m in msgs)
+
+
+@pytest.mark.parametrize("kernel", ["seed", "6.11"])
 def test_32_bit_kernel_never_uses_the_mailbox(kernel: str) -> None:
     machine = build_machine(BootSpec(platform="tdx", kernel=kernel, cpus=2,
                                      config={"X86_64": "n"}))

@@ -305,7 +305,7 @@ class _Driver:
     (plain_wakeup, "returned 0 instead of a generator: it must be a generator function"),
     (garbage_wakeup, "yielded '1 us': a kernel generator yields a delay in ns"),
 ], ids=["bool", "none", "plain-function", "yields-garbage"])
-@pytest.mark.parametrize("kernel", ["seed", "upstream"])
+@pytest.mark.parametrize("kernel", ["seed", "6.11"])
 def test_a_wrong_wakeup_handler_ends_the_boot_on_its_first_cpu(hook: Any, problem: str,
                                                                kernel: str) -> None:
     result = _boot(_Driver(hook), "hostile", platform="bare-metal", kernel=kernel, cpus=4)
@@ -561,7 +561,7 @@ def test_compare_shows_a_plugin_error_row_and_leaves_it_out_of_the_verdict(
     compared = [line for line in text.splitlines()
                 if line.startswith(("* Wakeup", "* Whole bring-up"))]
     assert compared and not any("on kvm" in line for line in compared)  # left out
-    assert ("bool_wakeup() (asked for init-sipi) on kvm (upstream) was stopped by a plugin's "
+    assert ("bool_wakeup() (asked for init-sipi) on kvm (Linux 7.2) was stopped by a plugin's "
             "error (left out of the comparison)") in text
 
 

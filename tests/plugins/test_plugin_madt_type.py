@@ -58,7 +58,7 @@ class ParkingPlugin:
 
     def parse_parking(self, kernel: Kernel, entry: Any, end: int) -> int:
         self.seen.append(entry)
-        for line in print_madt_entry(entry, kernel.profile.version):
+        for line in print_madt_entry(entry, kernel.version):
             kernel.printk(line)
         return 0
 

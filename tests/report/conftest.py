@@ -18,7 +18,7 @@ def build_run(
     platform: str = "bare-metal",
     cpus: int = 8,
     *,
-    kernel: str = "upstream",
+    kernel: str = "6.11",
     parallel: bool = True,
     kick_ns: int = 40_000,
     alive_ns: int = 3_450_000,
@@ -111,7 +111,7 @@ def not_applicable(method: str, platform: str, cpus: int = 8) -> BootResult:
     return BootResult(
         result="not-applicable",
         platform=platform,
-        kernel="upstream",
+        kernel="6.11",
         method=method,
         seed=0,
         cpus_requested=cpus,

@@ -13,7 +13,7 @@ def test_blame_lists_never_alive_first_then_slowest(make_run: MakeRun) -> None:
     run = make_run(cpus=6, alive_step_ns=-100, fail={4})  # lower CPU numbers are slower
     assert [c.cpu for c in blame_order(run)] == [4, 1, 2, 3, 5]
     lines = render_blame([run]).splitlines()
-    assert lines[0] == "init-sipi on bare-metal (upstream):"
+    assert lines[0] == "init-sipi on bare-metal (Linux 6.11):"
     assert lines[1].split() == [
         "never",
         "CPU",
@@ -41,7 +41,7 @@ def test_blame_ties_keep_cpu_order(make_run: MakeRun) -> None:
 def test_blame_of_every_run(runs: list[BootResult]) -> None:
     blocks = render_blame(runs).rstrip("\n").split("\n\n")
     assert len(blocks) == len(runs)
-    assert blocks[-1].startswith("init-sipi on tdx (upstream):\n  (not possible: ")
+    assert blocks[-1].startswith("init-sipi on tdx (Linux 6.11):\n  (not possible: ")
     for block, run in zip(blocks, runs, strict=True):
         times = [line.rsplit(" CPU ", 1)[0].strip() for line in block.splitlines()[1:]]
         expected = sorted(

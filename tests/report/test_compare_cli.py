@@ -27,7 +27,7 @@ def _runs(cpus: int = 8, **spec: Any) -> list[BootResult]:
     plan: list[tuple[str, str]] = api.compare_plan(None, None)
     return [
         api.mark_unavailable(
-            api.run_boot(api.BootSpec(platform=p, method=m, cpus=cpus, kernel="upstream", **spec))
+            api.run_boot(api.BootSpec(platform=p, method=m, cpus=cpus, kernel="latest", **spec))
         )
         for m, p in plan
     ]
@@ -57,7 +57,7 @@ def test_table_numbers_are_the_runs_numbers(capsys: pytest.CaptureFixture[str]) 
     rows = _rows(out)
     assert [(r["METHOD"], r["PLATFORM"]) for r in rows] == [(r.method, r.platform) for r in runs]
     for row, run in zip(rows, runs, strict=True):
-        assert row["KERNEL"] == "upstream"
+        assert row["KERNEL"] == "7.2"
         if run.result == "not-applicable":
             assert row["FAILURES"] == "not possible"
             continue
@@ -92,7 +92,7 @@ def test_table_numbers_are_the_runs_numbers(capsys: pytest.CaptureFixture[str]) 
     verdict = out.split("\nVerdict:\n", 1)[1]
     for run in runs:
         if run.result != "ok":
-            assert f"{run.method} on {run.platform} ({run.kernel})" in verdict
+            assert f"{run.method} on {run.platform} (Linux {run.kernel})" in verdict
 
 
 def test_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,7 +180,7 @@ def test_the_verdict_is_the_same_for_seeds_0_to_9(capsys: pytest.CaptureFixture[
                              for s in verdict))
     assert len(signatures) == 1
     (signature,) = signatures
-    assert ("wakeup", ("acpi-mailbox on tdx (upstream)", "init-sipi on bare-metal (upstream)"),
+    assert ("wakeup", ("acpi-mailbox on tdx (Linux 7.2)", "init-sipi on bare-metal (Linux 7.2)"),
             True) in signature
 
 

@@ -28,7 +28,7 @@ from .conftest import build_run, not_applicable
 @dataclass(frozen=True)
 class FakeSpec:
     platform: str = "bare-metal"
-    kernel: str = "upstream"
+    kernel: str = "6.11"
     method: str | None = None
     cpus: int | None = None
     madt: str | None = None
@@ -133,7 +133,7 @@ def _expected(api: FakeApi) -> list[BootResult]:
 def test_defaults_run_the_whole_plan(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare"]) == 0
     assert [(s.method, s.platform) for s in api.specs] == PLAN
-    assert {(s.cpus, s.kernel, s.madt, s.seed) for s in api.specs} == {(8, "upstream", None, 0)}
+    assert {(s.cpus, s.kernel, s.madt, s.seed) for s in api.specs} == {(8, "latest", None, 0)}
     out, err = capsys.readouterr()
     assert out == render_compare(_expected(api))
     assert err == ""  # no progress bar when stderr is not a terminal
@@ -187,7 +187,7 @@ def test_madt_replaces_the_cpu_count(api: FakeApi, tmp_path: Path) -> None:
         (["--config", "NOEQUALS"], 2, "KEY=VALUE"),
         (["--param", "=1"], 2, "KEY=VALUE"),
         (["--watchdog", "0"], 2, "--watchdog"),
-        (["--kernel", "other"], 2, "invalid choice"),
+        (["--kernel", "other"], 2, "expected MAJOR.MINOR"),
         (["--plot", "out.pdf"], 2, ".png or .svg"),
         (["--madt", "/nonexistent/apic.bin"], 1, "no such file"),
     ],

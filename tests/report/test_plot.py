@@ -202,7 +202,7 @@ def test_a_run_stopped_by_the_watchdog_is_cut_at_the_axis(tmp_path: Path, make_r
     text = path.read_text(encoding="utf-8")
     assert "simulated time (ms)" in text  # the axis follows the run that finished
     assert "cut at the axis: runs to 90.0 s" in text
-    assert "init-sipi on tdx (upstream): 1/4 online, hung after 90.0 s, parallel (seed 0)" in text
+    assert "init-sipi on tdx (Linux 6.11): 1/4 online, hung after 90.0 s, parallel (seed 0)" in text
     assert "no AP came online" in text
 
 

@@ -161,8 +161,8 @@ def test_verdict_single_method_and_nothing_to_compare() -> None:
 def test_whole_bring_up_names_serial_mode_as_the_cause(runs: list[BootResult]) -> None:
     kvm_tdx = next(s for s in verdict_statements(runs)
                    if s.kind == "total" and set(s.rows) == {
-                       "init-sipi on kvm (upstream)", "acpi-mailbox on tdx (upstream)"})
-    assert kvm_tdx.rows[0] == "init-sipi on kvm (upstream)"
+                       "init-sipi on kvm (Linux 6.11)", "acpi-mailbox on tdx (Linux 6.11)"})
+    assert kvm_tdx.rows[0] == "init-sipi on kvm (Linux 6.11)"
     assert kvm_tdx.text.endswith(
         "mostly because tdx brings its CPUs up one by one (the tdx platform is serial).")
 
@@ -172,15 +172,15 @@ def test_verdict_on_hypervisor_help_and_failures(runs: list[BootResult], make_ru
     lines = verdict_lines([*runs, failed])
     needs_none = next(line for line in lines if line.startswith("Needs no help"))
     relies = next(line for line in lines if line.startswith("Relies on the hypervisor"))
-    assert ("acpi-mailbox on tdx (upstream) (0 hypervisor exits, trusts firmware (TDVF) "
+    assert ("acpi-mailbox on tdx (Linux 6.11) (0 hypervisor exits, trusts firmware (TDVF) "
             "mailbox loop)") in needs_none
-    assert "init-sipi on kvm (upstream) (21 hypervisor exits" in relies
+    assert "init-sipi on kvm (Linux 6.11) (21 hypervisor exits" in relies
     assert "acpi-mailbox" not in relies
     assert (
-        "init-sipi on tdx (upstream) is not possible: the TDX module drops INIT and SIPI: "
+        "init-sipi on tdx (Linux 6.11) is not possible: the TDX module drops INIT and SIPI: "
         "a TD guest cannot be woken this way." in lines
     )
-    assert ("init-sipi on kvm (upstream) brought 3 of 4 CPUs online (cpu-failed): CPU2 never "
+    assert ("init-sipi on kvm (Linux 6.11) brought 3 of 4 CPUs online (cpu-failed): CPU2 never "
             "answered.") in lines
 
 

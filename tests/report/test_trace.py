@@ -43,7 +43,7 @@ def test_trace_of_the_sample_is_valid(runs: list[BootResult]) -> None:
 def test_one_process_per_run_one_thread_per_cpu(runs: list[BootResult]) -> None:
     trace = build_trace(runs)
     names = {e["pid"]: e["args"]["name"] for e in _of(trace, "M", name="process_name")}
-    assert names == {i + 1: f"{r.method} on {r.platform} ({r.kernel})" for i, r in enumerate(runs)}
+    assert names == {i + 1: f"{r.method} on {r.platform} (Linux {r.kernel})" for i, r in enumerate(runs)}
     threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in _of(trace, "M", name="thread_name")}
     for pid, run in enumerate(runs, start=1):
         for cpu in run.cpus:

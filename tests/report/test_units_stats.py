@@ -98,4 +98,4 @@ def test_relies_on_hypervisor(make_run: MakeRun) -> None:
 def test_failure_reasons_fall_back_to_cpu_errors(make_run: MakeRun) -> None:
     assert failure_reasons(make_run(fail={2}, reasons=["stuck"])) == ["stuck"]
     assert failure_reasons(make_run(fail={2})) == ["CPU 2: CPU2 failed to report alive state"]
-    assert run_label(make_run()) == "init-sipi on bare-metal (upstream)"
+    assert run_label(make_run()) == "init-sipi on bare-metal (Linux 6.11)"

@@ -37,7 +37,7 @@ def test_same_spec_and_seed_give_identical_results_at_a_few_hundred_cpus() -> No
     "spec",
     [
         BootSpec(platform="tdx", kernel="seed", cpus=6, seed=3),
-        BootSpec(platform="kvm", kernel="upstream", cpus=6, seed=3),
+        BootSpec(platform="kvm", kernel="6.11", cpus=6, seed=3),
         BootSpec(platform="tdx", cpus=6, seed=3, relaxed_memory=True),
     ],
     ids=["tdx-seed", "kvm-upstream", "tdx-relaxed"],
@@ -65,7 +65,7 @@ def test_two_machines_booted_interleaved_share_no_state() -> None:
     mailbox mapping, RNG) would show up as a difference."""
     spec_a = BootSpec(platform="tdx", kernel="seed", cpus=4, seed=11)
     spec_b = BootSpec(platform="tdx", kernel="seed", cpus=4, seed=12)
-    spec_c = BootSpec(platform="bare-metal", kernel="upstream", cpus=4, seed=13)
+    spec_c = BootSpec(platform="bare-metal", kernel="6.11", cpus=4, seed=13)
     solo = [_json(run_boot(s)) for s in (spec_a, spec_b, spec_c)]
 
     machine_a = build_machine(spec_a)

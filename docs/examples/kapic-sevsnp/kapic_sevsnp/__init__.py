@@ -22,6 +22,7 @@ from collections.abc import Generator
 from typing import Any, Final
 
 from kapic import (
+    APIC_UPDATE_CALLBACK,
     DEFAULT_PARAMS,
     EINVAL,
     EOPNOTSUPP,
@@ -164,10 +165,10 @@ def snp_set_wakeup_secondary_cpu(kernel: Kernel) -> None:
     if not cc_platform_has_sev_snp(kernel):
         return
     kernel.state(PLUGIN_NAME).setdefault("hv_features", HV_FEATURES[kernel.platform.name])
-    if kernel.profile.upstream:
+    if kernel.version.has(APIC_UPDATE_CALLBACK):  # 6.6: d6f361ea7067
         kernel.apic_state.apic_update_callback("wakeup_secondary_cpu", wakeup_cpu_via_vmgexit)
     else:
-        # 5.x wrote the current driver directly; it runs after the final driver probe.
+        # 5.19-6.5 wrote the current driver directly; it runs after the final driver probe.
         kernel.apic.wakeup_secondary_cpu = wakeup_cpu_via_vmgexit
 
 
