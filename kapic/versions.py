@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
@@ -47,6 +47,10 @@ class Gate:
     :param summary: what the behaviour is, in a sentence.
     :param until: the first release that no longer has it, if one dropped it.
     :param in_seed: the seed posting's answer when it differs from its 5.19 base.
+    :param backports: stable branches that got it, as release -> first sublevel
+        (``{(6, 12): 77}``: 6.12.77 and later have it).
+    :param dropped: stable branches that lost it with a backport, release -> first sublevel
+        without it.
     """
 
     name: str
@@ -56,9 +60,17 @@ class Gate:
     summary: str
     until: Release | None = None
     in_seed: bool | None = None
+    backports: Mapping[Release, int] = field(default_factory=dict)
+    dropped: Mapping[Release, int] = field(default_factory=dict)
 
-    def open_at(self, release: Release) -> bool:
-        """Whether ``release`` has the behaviour."""
+    def open_at(self, release: Release, sublevel: int = 0) -> bool:
+        """Whether ``release`` (at stable ``sublevel``) has the behaviour."""
+        first = self.backports.get(release)
+        if first is not None and sublevel >= first:
+            return True
+        gone = self.dropped.get(release)
+        if gone is not None and sublevel >= gone:
+            return False
         if self.since is None or release < self.since:
             return False
         return self.until is None or release < self.until
@@ -68,9 +80,11 @@ class Gate:
         if self.since is None:
             return "seed only" if self.in_seed else "none"
         first = _text(self.since)
-        if self.until is None:
-            return f"{first}+"
-        return f"{first} to {_text(_previous(self.until))}"
+        span = f"{first}+" if self.until is None else f"{first} to {_text(_previous(self.until))}"
+        stable = ", ".join(f"{_text(r)}.{n}" for r, n in sorted(self.backports.items()))
+        span = f"{span} (and {stable}+)" if stable else span
+        gone = ", ".join(f"{_text(r)}.{n}" for r, n in sorted(self.dropped.items()))
+        return f"{span} (not {gone}+)" if gone else span
 
 
 def _text(release: Release) -> str:
@@ -101,15 +115,20 @@ def _previous(release: Release) -> Release:
 
 @dataclass(frozen=True, slots=True)
 class KernelVersion:
-    """A kernel kapic models: a mainline release, or the seed posting on its 5.19 base."""
+    """A kernel kapic models: a mainline release (at a stable ``sublevel``, 0 for the release
+    itself), or the seed posting on its 5.19 base."""
 
     release: Release
     seed: bool = False
+    sublevel: int = 0
 
     @property
     def name(self) -> str:
-        """``"seed"`` or ``"MAJOR.MINOR"``, as ``--kernel`` takes it and reports show it."""
-        return "seed" if self.seed else _text(self.release)
+        """``"seed"``, ``"MAJOR.MINOR"`` or ``"MAJOR.MINOR.SUBLEVEL"``, as ``--kernel`` takes
+        it and reports show it."""
+        if self.seed:
+            return "seed"
+        return _text(self.release) + (f".{self.sublevel}" if self.sublevel else "")
 
     @property
     def release_name(self) -> str:
@@ -121,14 +140,14 @@ class KernelVersion:
         """A reader's description, e.g. ``"Linux 6.12"``."""
         if self.seed:
             return "Linux 5.19 + the seed patch (PATCHv7 21/30, never merged)"
-        return f"Linux {_text(self.release)}"
+        return f"Linux {self.name}"
 
     def has(self, which: Gate | str) -> bool:
         """Whether this kernel has the behaviour ``which`` (a :class:`Gate` or its name)."""
         g = gate(which) if isinstance(which, str) else which
         if self.seed and g.in_seed is not None:
             return g.in_seed
-        return g.open_at(self.release)
+        return g.open_at(self.release, self.sublevel)
 
     def __str__(self) -> str:
         return self.name
@@ -239,6 +258,25 @@ TOPOLOGY_REWORK = Gate(
     "packages'; the NR_CPUS limit is one 'CPU topo: CPU limit of N reached' line; the boot CPU "
     "is registered before the MADT is read (no 'weird, boot CPU not listed' warning)",
 )
+TOPO_REJECT_HOTPLUG = Gate(
+    "topo_reject_hotplug", (6, 9),
+    "f0551af02130 x86/topology: Ignore non-present APIC IDs in a present package; removed by "
+    "adbf61cc47cb",
+    "arch/x86/kernel/cpu/topology.c: topo_register_apic()",
+    "on bare metal a disabled processor entry in a package that has a present CPU is "
+    "rejected: 'Ignoring hot-pluggable APIC ID %x in present package.', 'Rejected CPUs N', "
+    "no hotplug CPU (kapic models one package); a guest keeps it as a hotplug CPU",
+    until=(7, 0),
+    dropped=MappingProxyType({(6, 12): 77}),
+)
+PHYSFLAT_ONLY = Gate(
+    "physflat_only", (6, 12),
+    "838ba7733e4e x86/apic: Remove logical destination mode for 64-bit",
+    "arch/x86/kernel/apic/apic_flat_64.c",
+    "a 64-bit kernel has no logical 'flat' driver: 'physical flat' is the default, so an "
+    "xAPIC machine with more than 8 possible CPUs switches nothing and prints nothing",
+    backports=MappingProxyType({(6, 11): 3}),
+)
 MADT_WAKEUP_C = Gate(
     "madt_wakeup_c", (6, 11),
     "2b5e22afae07 x86/acpi: Extract ACPI MADT wakeup code into a separate file; 1ceebe2e4672 "
@@ -256,6 +294,15 @@ MADT_WAKEUP_PRINTED = Gate(
     "drivers/acpi/tables.c: acpi_table_print_madt_entry()",
     "the type 0x10 entry is printed (pr_debug 'MP Wakeup (version[..], mailbox[..], "
     "reset[..])') instead of warned about as unsupported",
+)
+LAPIC_HOTPLUG_GUEST_ONLY = Gate(
+    "lapic_hotplug_guest_only", (7, 0),
+    "adbf61cc47cb x86/acpi/boot: Correct acpi_is_processor_usable() check again",
+    "arch/x86/kernel/acpi/boot.c: acpi_is_processor_usable()",
+    "a disabled processor entry without Online Capable, on firmware that does not support "
+    "online capable, is a hotplug CPU only under a hypervisor; on bare metal it is ignored "
+    "(and the topology code no longer rejects hotplug CPUs in a present package)",
+    backports=MappingProxyType({(6, 12): 77}),
 )
 TOPO_NODES = Gate(
     "topo_nodes", (7, 0),
@@ -279,8 +326,11 @@ GATES: Final[tuple[Gate, ...]] = (
     HAS_LAPIC_CPUS,
     LAPIC_BEFORE_X2APIC,
     TOPOLOGY_REWORK,
+    TOPO_REJECT_HOTPLUG,
     MADT_WAKEUP_C,
     MADT_WAKEUP_PRINTED,
+    PHYSFLAT_ONLY,
+    LAPIC_HOTPLUG_GUEST_ONLY,
     TOPO_NODES,
 )
 _BY_NAME: Final[Mapping[str, Gate]] = MappingProxyType({g.name: g for g in GATES})
@@ -295,7 +345,7 @@ def gate(name: str) -> Gate:
         raise ConfigError(f"unknown kernel gate {name!r} (known: {known})") from None
 
 
-_VERSION: Final = re.compile(r"v?(\d+)\.(\d+)(?:[.+~-].*)?")
+_VERSION: Final = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?(?:[+~-].*)?")
 
 
 def _modelled() -> str:
@@ -309,7 +359,8 @@ def kernel_label(name: str) -> str:
 
 
 def parse_kernel_version(text: str, *, bootable: bool = True) -> KernelVersion:
-    """``"6.11"``, ``"v6.11.3"``, ``"6.6-rc2"``, ``"seed"``, ``"latest"`` -> a version.
+    """``"6.11"``, ``"v6.11.3"`` (a stable sublevel, which decides backported gates),
+    ``"6.6-rc2"``, ``"seed"``, ``"latest"`` -> a version.
 
     With ``bootable`` (what ``--kernel`` of boot and compare wants) the release must be one
     kapic models, 5.19 to the latest; without it (``madt decode --kernel``, which only
@@ -330,8 +381,9 @@ def parse_kernel_version(text: str, *, bootable: bool = True) -> KernelVersion:
         raise ConfigError(f"kernel {text!r}: expected MAJOR.MINOR (e.g. 6.12), 'latest' or "
                           f"'seed'; modelled: seed, {_modelled()} and the releases between")
     release = (int(match.group(1)), int(match.group(2)))
+    sublevel = int(match.group(3) or 0)
     if bootable and release not in RELEASES:
         first, last = _text(RELEASES[0]), _text(LATEST)
         raise ConfigError(f"kernel {text!r}: kapic models Linux {first} to {last} (named: "
                           f"{_modelled()}; any release between), and 'seed'")
-    return KernelVersion(release)
+    return KernelVersion(release, sublevel=sublevel)

@@ -351,6 +351,9 @@ class _Runner:
         self.site = tmp / "site"
         self.files.mkdir()
         self.site.mkdir()
+        # the repository's test data (real boot logs), as a reader in a checkout sees it
+        (tmp / "tests").mkdir()
+        (tmp / "tests" / "data").symlink_to(ROOT / "tests" / "data")
         #: distributions installed for the current section: name -> (version, entry point)
         self.installed: dict[str, tuple[str, str, str]] = {}
         self.section = ""

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 from kapic.acpi.madt import Madt
 from kapic.acpi.processors import LocalApic, LocalX2Apic
-from kapic.versions import HAS_LAPIC_CPUS, LAPIC_BEFORE_X2APIC, LATEST, KernelVersion
+from kapic.versions import (
+    HAS_LAPIC_CPUS,
+    LAPIC_BEFORE_X2APIC,
+    LAPIC_HOTPLUG_GUEST_ONLY,
+    LATEST,
+    KernelVersion,
+)
 
 __all__ = ["CpuEntry", "acpi_is_processor_usable", "enabled_apic_ids", "madt_cpu_entries"]
 
@@ -25,17 +31,25 @@ class CpuEntry:
     x2apic: bool
 
 
-def acpi_is_processor_usable(flags: int, online_capable_supported: bool) -> bool:
-    """``acpi_is_processor_usable()``: enabled, or online capable (or that bit not supported)."""
+def acpi_is_processor_usable(flags: int, online_capable_supported: bool, *,
+                             guest_only: bool = False, guest: bool = True) -> bool:
+    """``acpi_is_processor_usable()``: enabled, or online capable where firmware supports
+    that bit; without it, any disabled entry, or (``guest_only``: 7.0's rule) only under a
+    hypervisor (``guest``)."""
     if flags & 1:
         return True
-    return not online_capable_supported or bool(flags & 2)
+    if online_capable_supported:
+        return bool(flags & 2)
+    return guest or not guest_only
 
 
-def madt_cpu_entries(madt: Madt, kernel: KernelVersion | None = None) -> list[CpuEntry]:
+def madt_cpu_entries(madt: Madt, kernel: KernelVersion | None = None, *,
+                     guest: bool = True) -> list[CpuEntry]:
     """The processor entries ``kernel`` (default: the latest) registers, in its order, with
-    the rules of reference section 1.4."""
+    the rules of reference section 1.4; ``guest``: whether the kernel runs under a
+    hypervisor (it decides for disabled entries from 7.0)."""
     version = kernel or KernelVersion(LATEST)
+    rule = {"guest_only": version.has(LAPIC_HOTPLUG_GUEST_ONLY), "guest": guest}
     # Online-capable is honoured from ACPI 6.3 (MADT revision 5) on; kapic has no FADT.
     oc = madt.header.revision >= 5
     has_lapic = version.has(HAS_LAPIC_CPUS) and any(
@@ -54,10 +68,10 @@ def madt_cpu_entries(madt: Madt, kernel: KernelVersion | None = None) -> list[Cp
         if isinstance(entry, LocalX2Apic):
             if entry.x2apic_id == 0xFFFFFFFF or (has_lapic and entry.x2apic_id < 0xFF):
                 continue
-            if acpi_is_processor_usable(entry.flags, oc):
+            if acpi_is_processor_usable(entry.flags, oc, **rule):
                 out.append(CpuEntry(entry.x2apic_id, bool(entry.flags & 1), True))
         elif isinstance(entry, LocalApic):
-            if entry.apic_id != 0xFF and acpi_is_processor_usable(entry.flags, oc):
+            if entry.apic_id != 0xFF and acpi_is_processor_usable(entry.flags, oc, **rule):
                 out.append(CpuEntry(entry.apic_id, bool(entry.flags & 1), False))
     return out
 

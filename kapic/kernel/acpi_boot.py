@@ -21,7 +21,7 @@ from kapic.acpi.interrupts import IoApic
 from kapic.acpi.kprint import madt_boot_lines
 from kapic.acpi.madt import Madt
 from kapic.boundary import errno_result
-from kapic.versions import TOPO_NODES, TOPOLOGY_REWORK
+from kapic.versions import TOPO_NODES, TOPO_REJECT_HOTPLUG, TOPOLOGY_REWORK
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel
@@ -30,6 +30,8 @@ __all__ = ["MadtHandler", "acpi_process_madt", "madt_cpu_entries"]
 
 #: pr_debug lines of acpi_table_print_madt_entry (hidden in a default boot log)
 _DEBUG = ("ACPI: LAPIC (", "ACPI: X2APIC (", "ACPI: IOAPIC (", "ACPI: MP Wakeup")
+#: the processor entries' lines, printed while they are registered
+_PROCESSORS = ("ACPI: LAPIC_ADDR_OVR", "ACPI: LAPIC (", "ACPI: X2APIC (")
 #: the wakeup entry: its handler prints it (acpi_parse_mp_wake calls the print function)
 _WAKEUP = ("ACPI: MP Wakeup", "ACPI: Found unsupported MADT entry (type = 0x10)")
 
@@ -56,9 +58,17 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
     by_type: dict[int, list[Any]] = {}
     for entry in madt.subtables:
         by_type.setdefault(entry.type, []).append(entry)
+    lines = madt_boot_lines(madt, version)
+    # acpi_parse_madt_lapic_entries: the processor entries are printed and registered first
+    # (so registration messages come before the NMI and IOAPIC lines)
+    cut = next((n for n, line in enumerate(lines) if not line.startswith(_PROCESSORS)),
+               len(lines))
+    for line in lines[:cut]:
+        kernel.printk(line, "debug" if line.startswith(_DEBUG) else "info")
+    present = _register_cpus(kernel, madt)
     ioapics = iter(e for e in madt.subtables if isinstance(e, IoApic))
     nr_ioapics = 0
-    for line in madt_boot_lines(madt, version):
+    for line in lines[cut:]:
         if line.startswith(_DEBUG):
             kernel.printk(line, "debug")
             if line.startswith("ACPI: IOAPIC ("):  # acpi_parse_ioapic -> mp_register_ioapic
@@ -66,13 +76,46 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
                 nr_ioapics += 1
         elif not line.startswith(_WAKEUP):
             kernel.printk(line)
-    entries = madt_cpu_entries(madt, version)
+    # Handlers of the types plugins registered (0x10: acpi_parse_mp_wake), after LAPIC/IOAPIC.
+    end = madt.header.length
+    for h in sorted(handlers, key=lambda h: h.type):
+        count = 0
+        for entry in by_type.get(h.type, ()):
+            if h.max_entries and count >= h.max_entries:
+                break
+            count += 1
+            name = getattr(h.handler, "__name__", repr(h.handler))
+            rc = kernel.boundary.call(f"MADT handler for type 0x{h.type:x} {name}()", h.handler,
+                                      kernel, entry, end, check=errno_result)
+            if rc:
+                kernel.trace("madt-handler", f"type 0x{h.type:x} handler returned {rc}")
+                break
+    # acpi_lapic && acpi_ioapic: the IOAPIC entries parsed (there was at least one)
+    if nr_ioapics:
+        kernel.printk("ACPI: Using ACPI (MADT) for SMP configuration information")
+    else:
+        kernel.printk("ACPI: Using ACPI for processor (LAPIC) configuration information")
+    hotplug = kernel.possible_cpus - present
+    if kernel.version.has(TOPOLOGY_REWORK):
+        topology_init_possible_cpus(kernel, present, hotplug)
+    else:
+        kernel.printk(f"smpboot: Allowing {kernel.possible_cpus} CPUs, {hotplug} hotplug CPUs")
+    return present
+
+
+def _register_cpus(kernel: Kernel, madt: Madt) -> int:
+    """Register the processor entries (``acpi_register_lapic``; 6.9+
+    ``topology_register_apic``); the number of present CPUs."""
+    guest = kernel.platform.hypervisor != "none"
+    entries = madt_cpu_entries(madt, kernel.version, guest=guest)
     hw = kernel.board.by_apic_id
     bp_apic = kernel.bp.apic_id
     ordered = sorted(entries, key=lambda e: e.apic_id != bp_apic)  # the boot CPU is CPU 0
     present = 0
     seen: set[int] = set()
     dropped = 0
+    rejected = 0
+    reject = not guest and kernel.version.has(TOPO_REJECT_HOTPLUG)
     if not any(e.apic_id == bp_apic and e.enabled for e in entries):
         # The boot CPU runs whatever the table says: it is CPU 0 all the same (5.x
         # smp_sanity_check sets it present; 6.9+ topology_register_boot_apic registers it
@@ -104,38 +147,22 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
                 )
             dropped += 1
             continue
+        if not cpu.enabled and reject:
+            # topo_register_apic: a non-present APIC ID in a present package, on bare metal
+            if not rejected:
+                kernel.printk(f"CPU topo: Ignoring hot-pluggable APIC ID {cpu.apic_id:x} in "
+                              "present package.")
+            rejected += 1
+            continue
         hw_cpu = hw.get(cpu.apic_id)
         index = None if hw_cpu is None else hw_cpu.index
         is_present = cpu.enabled and index is not None
         kernel.add_kernel_cpu(cpu.apic_id, is_present, index)
         present += is_present
     kernel.possible_cpus = len(kernel.cpus)
-    # Handlers of the types plugins registered (0x10: acpi_parse_mp_wake), after LAPIC/IOAPIC.
-    end = madt.header.length
-    for h in sorted(handlers, key=lambda h: h.type):
-        count = 0
-        for entry in by_type.get(h.type, ()):
-            if h.max_entries and count >= h.max_entries:
-                break
-            count += 1
-            name = getattr(h.handler, "__name__", repr(h.handler))
-            rc = kernel.boundary.call(f"MADT handler for type 0x{h.type:x} {name}()", h.handler,
-                                      kernel, entry, end, check=errno_result)
-            if rc:
-                kernel.trace("madt-handler", f"type 0x{h.type:x} handler returned {rc}")
-                break
-    # acpi_lapic && acpi_ioapic: the IOAPIC entries parsed (there was at least one)
-    if nr_ioapics:
-        kernel.printk("ACPI: Using ACPI (MADT) for SMP configuration information")
-    else:
-        kernel.printk("ACPI: Using ACPI for processor (LAPIC) configuration information")
-    hotplug = kernel.possible_cpus - present
-    if kernel.version.has(TOPOLOGY_REWORK):
-        topology_init_possible_cpus(kernel, present, hotplug)
-    else:
-        kernel.printk(f"smpboot: Allowing {kernel.possible_cpus} CPUs, {hotplug} hotplug CPUs")
+    if rejected:
+        kernel.state("topology")["rejected"] = rejected
     return present
-
 
 def mp_register_ioapic(kernel: Kernel, idx: int, entry: IoApic) -> None:
     """arch/x86/kernel/apic/io_apic.c ``mp_register_ioapic()``: the IOAPIC's line, with the
@@ -161,4 +188,7 @@ def topology_init_possible_cpus(kernel: Kernel, present: int, hotplug: int) -> N
     for text, value in lines:
         kernel.printk(f"CPU topo: {text}{value:3d}")
     kernel.printk(f"CPU topo: Allowing {present} present CPUs plus {hotplug} hotplug CPUs")
+    rejected = kernel.state("topology").get("rejected", 0)
+    if rejected:
+        kernel.printk(f"CPU topo: Rejected CPUs {rejected}")
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from kapic.boundary import UNKNOWN_PLUGIN, PluginBoundary, PluginRef
 from kapic.errors import ConfigError, PluginError
-from kapic.versions import APIC_INSTALL_DRIVER, APIC_UPDATE_CALLBACK
+from kapic.versions import APIC_INSTALL_DRIVER, APIC_UPDATE_CALLBACK, PHYSFLAT_ONLY
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel
@@ -88,7 +88,13 @@ class ApicState:
         self.kernel = kernel
         self.registry = registry
         #: ``apic``: the current driver (``&apic_flat`` on 64-bit until something is installed)
-        initial = "flat" if registry.x86_64 else "default"  # &apic_flat / &apic_default
+        # &apic_flat (&apic_physflat from 6.12, which removed the logical flat driver) /
+        # &apic_default on 32-bit
+        physflat = kernel.version.has(PHYSFLAT_ONLY)
+        initial = ("physical flat" if physflat else "flat") if registry.x86_64 else "default"
+        #: the drivers linked in: 6.12+ has no "flat"
+        self.drivers = [d for d in registry.drivers
+                        if not (physflat and registry.x86_64 and d.name == "flat")]
         if not registry.drivers:
             raise ConfigError("no APIC driver is linked in: every plugin registering APIC "
                               "drivers is blocked (builtin-apic-drivers?)")
@@ -155,7 +161,7 @@ class ApicState:
     def default_acpi_madt_oem_check(self, oem_id: str, oem_table_id: str) -> int:
         """``default_acpi_madt_oem_check()``: install the first driver whose
         ``acpi_madt_oem_check`` accepts the MADT's OEM IDs; 1 when one did, else 0."""
-        for driver in self.registry.drivers:
+        for driver in self.drivers:
             check = driver.acpi_madt_oem_check
             if check is not None and self._call(driver, "acpi_madt_oem_check", check,
                                                  self.kernel, oem_id, oem_table_id):
@@ -170,7 +176,7 @@ class ApicState:
 
     def x86_64_probe_apic(self) -> None:
         """Final probe (``x86_64_probe_apic``; 5.x ``default_setup_apic_routing``)."""
-        for driver in self.registry.drivers:
+        for driver in self.drivers:
             if driver.probe is not None and self._call(driver, "probe", driver.probe, self.kernel):
                 self.apic_install_driver(driver)
                 return

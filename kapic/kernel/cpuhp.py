@@ -30,6 +30,8 @@ def arch_cpuhp_init_parallel_bringup(kernel: Kernel) -> bool:
     if not kernel.platform.parallel_bringup:
         kernel.printk("smpboot: Parallel CPU startup disabled by the platform")
         return False
+    # smpboot_control = STARTUP_READ_APICID: each AP finds its CPU number from its APIC ID
+    kernel.printk("smpboot: Parallel CPU startup enabled: 0x80000000", "debug")
     return True
 
 

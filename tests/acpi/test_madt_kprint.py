@@ -146,7 +146,7 @@ def test_kernel_walker_skips_a_two_byte_tail() -> None:
 
 @pytest.mark.parametrize(
     ("text", "version"),
-    [("6.11", KernelVersion((6, 11))), ("v6.6.30", KernelVersion((6, 6))),
+    [("6.11", KernelVersion((6, 11))), ("v6.6.30", KernelVersion((6, 6), sublevel=30)),
      ("6.10-rc2", KernelVersion((6, 10))), ("seed", KernelVersion((5, 19), seed=True)),
      ("latest", KernelVersion(LATEST)), ("5.19", KernelVersion((5, 19))),
      ("7.0", KernelVersion((7, 0)))],

@@ -190,7 +190,7 @@ def test_kernel_style_print() -> None:
 def test_kernel_lines_must_be_a_list_of_str() -> None:
     @dataclass(frozen=True, slots=True)
     class Broken(OemTag):
-        def kernel_lines(self, kernel: tuple[int, int]) -> list[str]:
+        def kernel_lines(self, kernel: KernelVersion) -> list[str]:
             return "not a list"  # type: ignore[return-value]
 
     with pytest.raises(MadtError, match=r"Broken\.kernel_lines returned 'not a list', not a "):

@@ -47,10 +47,14 @@ def _messages(kernel: Kernel) -> list[str]:
 
 
 def test_builtin_drivers_are_in_link_order() -> None:
-    machine = build_machine(BootSpec(platform="bare-metal", cpus=2))
+    machine = build_machine(BootSpec(platform="bare-metal", cpus=2, kernel="6.11"))
     assert [d.name for d in machine.kernel.registry.drivers] == BUILTIN_ORDER
     # 64-bit: apic = &apic_flat until something else is installed
     assert machine.kernel.apic_state.apic.name == "flat"
+    # 6.12 removed the logical flat driver: &apic_physflat from the start
+    latest = build_machine(BootSpec(platform="bare-metal", cpus=2))
+    assert latest.kernel.apic_state.apic.name == "physical flat"
+    assert "flat" not in [d.name for d in latest.kernel.apic_state.drivers]
 
 
 def test_registering_a_driver_twice_is_a_plugin_error() -> None:
@@ -212,7 +216,8 @@ def test_third_party_driver_lands_before_physical_flat_and_wins_the_probe() -> N
 def test_third_party_driver_that_declines_the_probe_leaves_flat() -> None:
     host = PluginHost()
     host.register(_TestApicPlugin(probe=False), "test-apic")
-    machine = build_machine(BootSpec(platform="bare-metal", cpus=4, params=XAPIC), host)
+    machine = build_machine(BootSpec(platform="bare-metal", cpus=4, params=XAPIC,
+                                     kernel="6.11"), host)
     result = machine.boot()
     assert result.result == "ok"
     assert machine.kernel.apic_state.apic.name == "flat"

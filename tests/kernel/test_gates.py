@@ -20,6 +20,7 @@ from kapic import (
     BootSpec,
     Gate,
     KernelVersion,
+    MadtEntry,
     MpWakeup,
     build_machine,
     build_madt,
@@ -30,6 +31,7 @@ from kapic import (
     run_boot,
 )
 from kapic.acpi import madt_boot_lines, madt_entry_lines
+from kapic.acpi.cpus import madt_cpu_entries
 from kapic.acpi.processors import LocalApic, LocalApicAddressOverride, LocalX2Apic
 from kapic.cli import main
 from kapic.errors import ConfigError
@@ -46,7 +48,7 @@ def _boot(kernel: str, **spec: object) -> BootResult:
     return run_boot(BootSpec(kernel=kernel, **spec))  # type: ignore[arg-type]
 
 
-def _table(tmp_path: Path, *entries: object) -> str:
+def _table(tmp_path: Path, *entries: MadtEntry) -> str:
     madt = describe_madt(cpus=1)
     madt = finalize_madt(dataclasses.replace(madt, subtables=(*entries, *madt.subtables[1:])))
     path = tmp_path / "apic.bin"
@@ -54,7 +56,7 @@ def _table(tmp_path: Path, *entries: object) -> str:
     return str(path)
 
 
-def _printed(release: tuple[int, int], entry: object) -> list[str]:
+def _printed(release: tuple[int, int], entry: MadtEntry) -> list[str]:
     madt = describe_madt(cpus=1)
     madt = finalize_madt(dataclasses.replace(madt, subtables=(*madt.subtables, entry)))
     return madt_entry_lines(madt, KernelVersion(release))
@@ -132,6 +134,28 @@ def _topo_nodes(release: tuple[int, int], tmp_path: Path) -> object:
     return sum("nodes" in m for m in _log(_name(release), platform="kvm", cpus=2))
 
 
+def _hotplug_table(tmp_path: Path) -> str:
+    madt = describe_madt(cpus=6, disabled=[2, 3, 4, 5])  # QEMU's -smp 2,maxcpus=6
+    path = tmp_path / "hotplug.bin"
+    path.write_bytes(build_madt(madt))
+    return str(path)
+
+
+def _rejected(release: tuple[int, int], tmp_path: Path) -> object:
+    log = _log(_name(release), platform="bare-metal", madt=_hotplug_table(tmp_path))
+    return [m for m in log if "Rejected" in m or "Ignoring hot-pluggable" in m]
+
+
+def _physflat(release: tuple[int, int], tmp_path: Path) -> object:
+    log = _log(_name(release), platform="bare-metal", cpus=16, params={"x2apic": "0"})
+    return [m for m in log if "APIC routing" in m]
+
+
+def _guest_only(release: tuple[int, int], tmp_path: Path) -> object:
+    madt = describe_madt(cpus=6, disabled=[2, 3, 4, 5])
+    return len(madt_cpu_entries(madt, KernelVersion(release), guest=False))
+
+
 def _name(release: tuple[int, int]) -> str:
     return f"{release[0]}.{release[1]}"
 
@@ -152,6 +176,9 @@ PROBES: dict[str, Callable[[tuple[int, int], Path], object]] = {
     "madt_wakeup_c": _mailbox_zero,
     "madt_wakeup_printed": _wakeup_printed,
     "topo_nodes": _topo_nodes,
+    "topo_reject_hotplug": _rejected,
+    "physflat_only": _physflat,
+    "lapic_hotplug_guest_only": _guest_only,
 }
 #: the release before each (5.19 before 6.0, 6.19 before 7.0); print-only gates go below 5.19
 EDGES = [(g, edge) for g in GATES if g.since is not None
@@ -235,6 +262,17 @@ def test_the_docs_table_is_the_gates() -> None:
     for g in GATES:
         row = f"| `{g.name}` | {g.span()} | {g.summary} | {g.source} | {g.commit} |"
         assert row in text, f"docs/kernel-versions.md: no row {row}"
+
+
+def test_stable_backports_open_a_gate_at_their_sublevel() -> None:
+    assert parse_kernel_version("6.12.77").has("lapic_hotplug_guest_only")
+    assert not parse_kernel_version("6.12.76").has("lapic_hotplug_guest_only")
+    assert not parse_kernel_version("6.12.77").has("topo_reject_hotplug")
+    assert parse_kernel_version("6.12.76").has("topo_reject_hotplug")
+    assert parse_kernel_version("6.11.3").has("physflat_only")
+    assert not parse_kernel_version("6.11.2").has("physflat_only")
+    assert parse_kernel_version("6.12.117+deb13-amd64").name == "6.12.117"
+    assert gate("topo_reject_hotplug").span() == "6.9 to 6.19 (not 6.12.77+)"
 
 
 def test_kernels_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ import pytest
 from kapic import (
     BootSpec,
     Kernel,
+    KernelVersion,
     MadtEntry,
     MadtHandler,
     PluginHost,
@@ -41,7 +42,7 @@ class OemParking(MadtEntry):
     version: int = 1
     reserved: int = 0
 
-    def kernel_lines(self, kernel: tuple[int, int]) -> list[str]:
+    def kernel_lines(self, kernel: KernelVersion) -> list[str]:
         return [f"OEM_PARKING (uid[0x{self.processor_uid:02x}] "
                 f"address[0x{self.parking_address:x}])"]
 
