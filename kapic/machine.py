@@ -194,6 +194,7 @@ class Machine:
         kernel = self.kernel
         kernel.madt_bytes = bytearray(build_madt(self.madt))
         acpi_process_madt(kernel, self.madt, self.plugins.madt_handlers())
+        kernel.apic_state.try_to_enable_x2apic()  # apic_intr_mode_init -> enable_IR_x2apic
         kernel.apic_state.x86_64_probe_apic()
         smp_sanity_check(kernel)  # native_smp_prepare_cpus()
         self.plugins.smp_prepare_cpus(kernel)

@@ -258,6 +258,15 @@ TOPOLOGY_REWORK = Gate(
     "packages'; the NR_CPUS limit is one 'CPU topo: CPU limit of N reached' line; the boot CPU "
     "is registered before the MADT is read (no 'weird, boot CPU not listed' warning)",
 )
+KICK_AP_MESSAGES = Gate(
+    "kick_ap_messages", (6, 9),
+    "6055f6cf0d46 x86/smpboot: Make error message actually useful (release from the 6.8 and "
+    "6.9 sources; the commit by its subject)",
+    "arch/x86/kernel/smpboot.c: native_kick_ap()",
+    "an AP whose APIC ID the driver cannot address is refused with 'CPU %u has invalid APIC "
+    "ID %x. Aborting bringup' (before: 'native_kick_ap: bad cpu %d', before 6.5 "
+    "'native_cpu_up: bad cpu %d')",
+)
 TOPO_REJECT_HOTPLUG = Gate(
     "topo_reject_hotplug", (6, 9),
     "f0551af02130 x86/topology: Ignore non-present APIC IDs in a present package; removed by "
@@ -326,6 +335,7 @@ GATES: Final[tuple[Gate, ...]] = (
     HAS_LAPIC_CPUS,
     LAPIC_BEFORE_X2APIC,
     TOPOLOGY_REWORK,
+    KICK_AP_MESSAGES,
     TOPO_REJECT_HOTPLUG,
     MADT_WAKEUP_C,
     MADT_WAKEUP_PRINTED,

@@ -174,6 +174,26 @@ class ApicState:
                 return 1
         return 0
 
+    def try_to_enable_x2apic(self) -> None:
+        """arch/x86/kernel/apic/apic.c ``try_to_enable_x2apic()`` (from
+        ``enable_IR_x2apic``): in x2APIC mode without interrupt remapping (a guest, as the
+        kernel needs ``x2apic_available``), use physical destination mode and cap the usable
+        APIC IDs at 255, or 32767 when the hypervisor offers 15-bit MSI destination IDs
+        (``virt_ext_dest_id``). The final probe then switches to "physical x2apic"."""
+        kernel = self.kernel
+        platform = kernel.platform
+        if not kernel.x2apic_mode or platform.param("irq_remap"):
+            return
+        if platform.hypervisor == "none":
+            return  # bare metal without IR: x2APIC is disabled (not modelled)
+        kernel.x2apic_max_apicid = 32767 if platform.param("msi_ext_dest_id") else 255
+        kernel.x2apic_phys = True
+
+    def apic_id_valid(self, apic_id: int) -> bool:
+        """``apic_id_valid()``: within the current driver's ``max_apic_id``."""
+        cap = self.kernel.x2apic_max_apicid if self.kernel.x2apic_mode else 0xFE
+        return cap is None or apic_id <= cap
+
     def x86_64_probe_apic(self) -> None:
         """Final probe (``x86_64_probe_apic``; 5.x ``default_setup_apic_routing``)."""
         for driver in self.drivers:

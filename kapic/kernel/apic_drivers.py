@@ -35,11 +35,11 @@ def _uv_probe(kernel: Kernel) -> bool:
 
 
 def _x2apic_phys_oem(kernel: Kernel, oem_id: str, oem_table_id: str) -> bool:
-    return kernel.x2apic_mode and kernel.config.x2apic_phys
+    return kernel.x2apic_mode and kernel.x2apic_phys
 
 
 def _x2apic_phys_probe(kernel: Kernel) -> bool:
-    return kernel.x2apic_mode and kernel.config.x2apic_phys
+    return kernel.x2apic_mode and kernel.x2apic_phys
 
 
 def _x2apic_cluster_oem(kernel: Kernel, oem_id: str, oem_table_id: str) -> bool:

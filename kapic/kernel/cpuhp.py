@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from kapic.kernel.smpboot import do_boot_cpu, wait_for_alive
 from kapic.sim.engine import Wait
-from kapic.versions import HOTPLUG_PARALLEL, HOTPLUG_SPLIT_STARTUP, TOPOLOGY_REWORK
+from kapic.versions import (
+    HOTPLUG_PARALLEL,
+    HOTPLUG_SPLIT_STARTUP,
+    KICK_AP_MESSAGES,
+    TOPOLOGY_REWORK,
+)
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel, KernelCpu
@@ -40,6 +45,8 @@ def _kick(kernel: Kernel, kcpu: KernelCpu, *, last_try: bool = True) -> Generato
 
     A failure that is not the ``last_try`` rolls the CPU back to OFFLINE (``cpu_up``'s error
     path), so that the second ``cpuhp_bringup_mask`` pass kicks it again."""
+    if not apic_id_valid(kernel, kcpu, "native_kick_ap", last_try=last_try):
+        return False
     kcpu.state = "kicking"
     err = yield from do_boot_cpu(kernel, kcpu)
     if err:
@@ -80,6 +87,8 @@ def _release_and_online(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, 
 
 def _native_cpu_up_seed(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, None]:
     """5.19 ``native_cpu_up``: do_boot_cpu kicks, then waits 10 s for a sign of life."""
+    if not apic_id_valid(kernel, kcpu, "native_cpu_up"):
+        return
     kcpu.state = "kicking"
     err = yield from do_boot_cpu(kernel, kcpu)
     if not err:
@@ -91,6 +100,25 @@ def _native_cpu_up_seed(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, 
         _fail(kernel, kcpu, f"do_boot_cpu failed({err})")
         return
     yield from _release_and_online(kernel, kcpu)
+
+
+def apic_id_valid(kernel: Kernel, kcpu: KernelCpu, caller: str, *, last_try: bool = True) -> bool:
+    """``native_kick_ap`` / ``native_cpu_up``: refuse a CPU whose APIC ID the driver cannot
+    address (``apic_id_valid``; x2APIC without interrupt remapping caps it)."""
+    if kernel.apic_state.apic_id_valid(kcpu.apic_id):
+        return True
+    if kernel.version.has(KICK_AP_MESSAGES):
+        kernel.printk(f"smpboot: CPU {kcpu.cpu} has invalid APIC ID {kcpu.apic_id:x}. "
+                      "Aborting bringup", "err")
+    else:
+        kernel.printk(f"smpboot: {caller}: bad cpu {kcpu.cpu}", "err")
+    if not last_try:
+        kcpu.state = "offline"  # rolled back; the second pass tries again
+        return False
+    cap = kernel.x2apic_max_apicid
+    _fail(kernel, kcpu, f"APIC ID above the largest usable one (0x{cap:x}: x2APIC without "
+          "interrupt remapping)" if cap is not None else "APIC ID does not fit xAPIC")
+    return False
 
 
 def _fail(kernel: Kernel, kcpu: KernelCpu, why: str) -> None:
@@ -132,7 +160,8 @@ def cpuhp_bringup_cpus_parallel(kernel: Kernel, aps: list[KernelCpu]) -> Generat
         for kcpu in mask:  # cpuhp_bringup_mask(mask, ncpus, CPUHP_ONLINE)
             if kcpu.state == "offline" and not (yield from _kick(kernel, kcpu)):
                 continue  # kicked again from OFFLINE; failed for good
-            yield from _bringup_ap(kernel, kcpu)
+            if kcpu.state == "kicked":
+                yield from _bringup_ap(kernel, kcpu)
 
 
 def smp_init(kernel: Kernel) -> Generator[Any, Any, None]:

@@ -105,6 +105,10 @@ class Kernel:
         self.bp = env.board.cpus[0]
         self.mem = self.bp.mem
         self.x2apic_mode = env.board.x2apic_capable
+        #: ``x2apic_phys``: the command line's, or set by try_to_enable_x2apic
+        self.x2apic_phys = config.x2apic_phys
+        #: ``x2apic_max_apicid``: the largest usable APIC ID in x2APIC mode (None: no cap)
+        self.x2apic_max_apicid: int | None = None
         self.uv_system = False
         self.cpus: list[KernelCpu] = []
         self.kcpu_by_apicid: dict[int, KernelCpu] = {}

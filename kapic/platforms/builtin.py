@@ -52,6 +52,8 @@ BUILTIN_PLATFORMS = (
             "ap_alive_ns": 3_450_000,
             "ap_online_ns": 420_000,
             "bp_online_ns": 300_000,
+            "irq_remap": 1,  # a server's IOMMU remaps interrupts in x2APIC mode
+            "msi_ext_dest_id": 0,
         },
     ),
     Platform(

@@ -40,6 +40,12 @@ PARAM_DOCS: Mapping[str, str] = {
     "QEMU's and current Intel IOAPICs; 0x11 on old ones)",
     "ioapic_pins": "the IOAPIC's redirection entries: its GSIs run from the MADT's base to "
     "base + pins - 1",
+    "irq_remap": "1: interrupt remapping supports x2APIC mode (an IOMMU with IR, as servers "
+    "have); 0: none, as in most guests, so try_to_enable_x2apic switches to physical x2APIC "
+    "mode and caps the usable APIC IDs",
+    "msi_ext_dest_id": "1: the hypervisor offers 15-bit MSI destination IDs "
+    "(KVM_FEATURE_MSI_EXT_DEST_ID): without interrupt remapping APIC IDs up to 32767 are "
+    "usable instead of 255",
     "threads_per_core": "hardware threads per core (SMT): the APIC ID's low bits number the "
     "threads, and a primary thread's are 0 (parallel bring-up starts primaries first)",
 }
@@ -59,6 +65,8 @@ DEFAULT_PARAMS: Mapping[str, int] = {
     "ioapic_version": 0x20,
     "ioapic_pins": 24,
     "threads_per_core": 1,
+    "irq_remap": 0,
+    "msi_ext_dest_id": 1,
     "ipi_latency_ns": 2_000,
     "icr_busy_ns": 0,
     "vm_exit_ns": 1_200,

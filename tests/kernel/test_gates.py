@@ -156,6 +156,12 @@ def _guest_only(release: tuple[int, int], tmp_path: Path) -> object:
     return len(madt_cpu_entries(madt, KernelVersion(release), guest=False))
 
 
+def _kick_message(release: tuple[int, int], tmp_path: Path) -> object:
+    """x2APIC without interrupt remapping nor 15-bit MSI IDs: APIC ID 0x100 is refused."""
+    log = _log(_name(release), platform="kvm", cpus=257, params={"msi_ext_dest_id": "0"})
+    return sorted({m.replace("native_cpu_up", "native_kick_ap") for m in log if "256" in m})
+
+
 def _name(release: tuple[int, int]) -> str:
     return f"{release[0]}.{release[1]}"
 
@@ -179,6 +185,7 @@ PROBES: dict[str, Callable[[tuple[int, int], Path], object]] = {
     "topo_reject_hotplug": _rejected,
     "physflat_only": _physflat,
     "lapic_hotplug_guest_only": _guest_only,
+    "kick_ap_messages": _kick_message,
 }
 #: the release before each (5.19 before 6.0, 6.19 before 7.0); print-only gates go below 5.19
 EDGES = [(g, edge) for g in GATES if g.since is not None
@@ -273,6 +280,21 @@ def test_stable_backports_open_a_gate_at_their_sublevel() -> None:
     assert not parse_kernel_version("6.11.2").has("physflat_only")
     assert parse_kernel_version("6.12.117+deb13-amd64").name == "6.12.117"
     assert gate("topo_reject_hotplug").span() == "6.9 to 6.19 (not 6.12.77+)"
+
+
+def test_a_guest_without_interrupt_remapping_switches_to_physical_x2apic() -> None:
+    """try_to_enable_x2apic: the GCP TDX log's "cluster x2apic" at MADT time, then
+    "physical x2apic" at the final probe; APIC IDs capped at 255 without 15-bit MSI IDs."""
+    log = _log("6.8", platform="tdx", cpus=4)
+    assert [m for m in log if "APIC routing" in m] == [
+        "APIC: Switched APIC routing to: cluster x2apic",
+        "APIC: Switched APIC routing to: physical x2apic"]
+    assert [m for m in _log("6.8", platform="bare-metal", cpus=4) if "APIC routing" in m] == [
+        "APIC: Switched APIC routing to: cluster x2apic"]  # a server remaps interrupts
+    result = _boot("7.2", platform="kvm", cpus=257, params={"msi_ext_dest_id": "0"})
+    assert result.result == "cpu-failed" and result.cpus_online == 256
+    assert "x2APIC without interrupt remapping" in result.reasons[0]
+    assert _boot("7.2", platform="kvm", cpus=257).result == "ok"  # 15-bit IDs: up to 32767
 
 
 def test_kernels_json(capsys: pytest.CaptureFixture[str]) -> None:
