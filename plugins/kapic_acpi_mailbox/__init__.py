@@ -57,7 +57,8 @@ def _unavailable(platform: Platform, firmware: FirmwareModel) -> str | None:
 
 
 def _trust(platform: Platform) -> str:
-    return "firmware only (the mailbox loop); the VMM can delay but not steer a wakeup"
+    return ("firmware and the VMM's APIC IDs (the mailbox loop asks the VMM for its APIC ID); "
+            "the VMM can delay a wakeup and lie about APIC IDs, not steer the vector")
 
 
 class _Plugin:

@@ -51,7 +51,9 @@ class MailboxFirmware(FirmwareModel):
 
     name = "tdvf"
     summary = "TDVF (edk2 OVMF for TDX): APs in ApRunLoop, mailbox v1 with reset vector"
-    trust = "firmware only (TDVF's mailbox loop); the VMM can delay an AP, not steer it"
+    trust = ("firmware (TDVF's mailbox loop) and the VMM's APIC IDs: an AP learns its APIC ID "
+             "from the VMM (TDVMCALL CPUID 0xB), so the VMM can delay a wakeup and can lie "
+             "about APIC IDs, not change the vector")
     polls_mailbox = True
     vector_bits = 64
     apic_id_first = False
@@ -88,16 +90,29 @@ class MailboxFirmware(FirmwareModel):
 
 class TdShimFirmware(MailboxFirmware):
     name = "td-shim"
-    summary = "td-shim: ApicId checked first, 32-bit wakeup vector, no Test command"
-    trust = "firmware only (td-shim's AP loop); the VMM can delay an AP, not steer it"
+    summary = ("td-shim: ApicId checked first, 32-bit wakeup vector, a 16-byte version-0 "
+               "wakeup entry (no reset vector), no Test command")
+    trust = ("firmware (td-shim's AP loop) and the VMM's APIC IDs: an AP learns its APIC ID "
+             "from the VMM (TDVMCALL CPUID 0xB), so the VMM can delay a wakeup and can lie "
+             "about APIC IDs, not change the vector")
     vector_bits = 32
     apic_id_first = True
     supports_test = False
 
+    def publish_madt(self, madt: Madt) -> Madt:
+        """td-shim appends a 16-byte wakeup structure, mailbox version 0 (td-shim a0472a3,
+        Sep 2023; version 1 in the same 16 bytes before), to the VMM's MADT: no reset
+        vector, so a 6.11+ kernel disables offlining and zeroes the mailbox address."""
+        if mailbox_address(madt) is not None:
+            return madt
+        wake = MpWakeup(version=0, mailbox_address=TDVF_MAILBOX)
+        return finalize_madt(dataclasses.replace(madt, subtables=(*madt.subtables, wake)))
+
 
 class TdShimNoAckFirmware(TdShimFirmware):
     name = "td-shim-noack"
-    summary = "td-shim revision 0ee18baf: jumps to the vector WITHOUT clearing the command"
+    summary = ("td-shim before 4e4f16b (22 Jun 2022, e.g. 0ee18ba): jumps to the vector "
+               "WITHOUT clearing the command")
     acknowledges = False
 
 

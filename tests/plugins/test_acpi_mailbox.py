@@ -345,3 +345,20 @@ def test_no_mailbox_is_a_warning(tmp_path: Path) -> None:
     machine = build_machine(BootSpec(madt=path, platform="tdx"))
     machine.boot()
     assert _levels(machine, "No MADT mailbox") == ["warn"]
+
+
+def test_td_shim_publishes_a_16_byte_version_0_entry_so_6_11_disables_offlining() -> None:
+    """td-shim mp.rs (a0472a3): version 0, 16 bytes, no reset vector. madt_wakeup.c then
+    disables offlining and zeroes the mailbox address in the kernel's copy of the MADT."""
+    machine = build_machine(BootSpec(platform="tdx", firmware="td-shim", cpus=4))
+    result = machine.boot()
+    assert result.result == "ok"
+    wake = [s for s in machine.madt.subtables if isinstance(s, MpWakeup)]
+    assert [(w.version, w.length) for w in wake] == [(0, 16)]
+    kernel = machine.kernel
+    assert kernel.offlining_disabled
+    at = wake[0].offset + 8
+    assert kernel.madt_bytes[at:at + 8] == bytes(8)
+    tdvf = build_machine(BootSpec(platform="tdx", cpus=4))
+    tdvf.boot()
+    assert not tdvf.kernel.offlining_disabled  # version 1 with a reset vector
