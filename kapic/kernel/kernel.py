@@ -55,6 +55,8 @@ class RealModeHeader:
     base: int = 0x98000
     trampoline_start: int = 0x99000
     trampoline_start64: int = 0x99070
+    #: the end of the blob (two pages: the header and data, then the trampoline's code)
+    end: int = 0x9A000
 
 
 @dataclass(slots=True)
@@ -170,7 +172,19 @@ class Kernel:
         return self.plugin_state.setdefault(plugin, {})
 
     def memremap(self, paddr: int, size: int) -> IoMem:
-        """``memremap(paddr, size, MEMREMAP_WB)`` on the boot CPU."""
+        """``memremap(paddr, size, MEMREMAP_WB)`` on the boot CPU.
+
+        The kernel maps what it is told; a window over RAM the kernel itself uses (the
+        real-mode trampoline setup_real_mode copied below 1 MiB) is named in the result's
+        reasons, as a real kernel would not notice the corruption."""
+        rmh = self.real_mode_header
+        if paddr < rmh.end and paddr + size > rmh.base:
+            why = (f"memremap(0x{paddr:x}, {size}) overlaps the kernel's real-mode trampoline "
+                   f"(0x{rmh.base:x}-0x{rmh.end - 1:x}, in RAM the firmware did not reserve): "
+                   "the mailbox writes and the firmware's acknowledgement overwrite "
+                   "real_mode_header; Linux does not check")
+            self.trace("memremap-overlap", why)
+            self.env.recorder.reason(why)
         return self.mem.memremap(paddr, size)
 
     def num_possible_cpus(self) -> int:

@@ -132,9 +132,13 @@ def _double_wakeup(ctx: FaultContext, p: Mapping[str, Any]) -> None:
 def _mailbox_at(where: str) -> Any:
     def apply(ctx: FaultContext, p: Mapping[str, Any]) -> None:
         def transform(madt: Madt) -> Madt:
+            def move(address: int) -> int:
+                if where == "zero":
+                    return 0
+                return address + 0x800 if where == "unaligned" else TRAMPOLINE_PAGE
+
             entries = tuple(
-                dataclasses.replace(e, mailbox_address=0 if where == "zero"
-                                    else e.mailbox_address + 0x800)
+                dataclasses.replace(e, mailbox_address=move(e.mailbox_address))
                 if isinstance(e, MpWakeup) else e for e in madt.subtables)
             return finalize_madt(dataclasses.replace(madt, subtables=entries))
 
@@ -142,6 +146,15 @@ def _mailbox_at(where: str) -> Any:
 
     return apply
 
+
+def _mailbox_in_ram(ctx: FaultContext, p: Mapping[str, Any]) -> None:
+    """The firmware's mailbox page, and the table's address for it, at 0x98000."""
+    _mailbox_at("trampoline")(ctx, p)
+    ctx.replace_firmware(_variant(mailbox_at=TRAMPOLINE_PAGE))
+
+
+#: below 1 MiB, where setup_real_mode puts the trampoline (kapic's RealModeHeader.base)
+TRAMPOLINE_PAGE = 0x98000
 
 _SEED_TIMES_OUT = Expect("cpu-failed", "no acknowledgement within the 255 polls: -EIO (an AP "
                          "that answers late can clear the next CPU's command, which then seems "
@@ -215,4 +228,12 @@ MAILBOX_FAULTS = (
           "the MP Wakeup structure's mailbox address is off by 2 KiB (not 4 KiB aligned)",
           _mailbox_at("unaligned"), (),
           {"seed": _SEED_TIMES_OUT, "5.19": _UPSTREAM_SPINS}),
+    Fault("mailbox-overlaps-ram", "madt",
+          "the MP Wakeup structure puts the mailbox in RAM the kernel uses: the page at "
+          "0x98000 where setup_real_mode copies the trampoline",
+          _mailbox_in_ram, (),
+          Expect.on_every_kernel("ok", "the kernel maps RAM it owns as the mailbox and boots; "
+                                 "its writes and the firmware's acknowledgements overwrite "
+                                 "real_mode_header, which nothing checks (kapic names the "
+                                 "overlap in the reasons)")),
 )

@@ -59,6 +59,10 @@ class MailboxFirmware(FirmwareModel):
     apic_id_first = False
     acknowledges = True
     supports_test = True
+    #: where the firmware puts the mailbox page when the MADT has no wakeup structure yet
+    mailbox_base = TDVF_MAILBOX
+    #: a fault variant: the firmware's mailbox is here, whatever the table it published says
+    mailbox_at: int | None = None
     #: bytes the acknowledgement clears at offset 0 (TDVF: 8, Command to ApicId)
     ack_bytes = 8
     #: how long after reading a command the addressed AP acts on it
@@ -71,11 +75,12 @@ class MailboxFirmware(FirmwareModel):
         """TDVF appends an MP Wakeup structure (version 1) to QEMU's MADT."""
         if mailbox_address(madt) is not None:
             return madt
-        wake = MpWakeup(version=1, mailbox_address=TDVF_MAILBOX, reset_vector=TDVF_RESET_VECTOR)
+        wake = MpWakeup(version=1, mailbox_address=self.mailbox_base,
+                        reset_vector=TDVF_RESET_VECTOR)
         return finalize_madt(dataclasses.replace(madt, subtables=(*madt.subtables, wake)))
 
     def park(self, env: FirmwareEnv) -> MailboxPoller:
-        base = mailbox_address(env.madt) or TDVF_MAILBOX
+        base = self.mailbox_at or mailbox_address(env.madt) or self.mailbox_base
         poller = MailboxPoller(self, env, base, reset_vector(env.madt))
         for cpu in env.aps:
             cpu.state = "firmware"
@@ -105,7 +110,7 @@ class TdShimFirmware(MailboxFirmware):
         vector, so a 6.11+ kernel disables offlining and zeroes the mailbox address."""
         if mailbox_address(madt) is not None:
             return madt
-        wake = MpWakeup(version=0, mailbox_address=TDVF_MAILBOX)
+        wake = MpWakeup(version=0, mailbox_address=self.mailbox_base)
         return finalize_madt(dataclasses.replace(madt, subtables=(*madt.subtables, wake)))
 
 
