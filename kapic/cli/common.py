@@ -45,6 +45,9 @@ def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) 
                         help="kernel configuration, e.g. HOTPLUG_PARALLEL=n, NR_CPUS=64")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="platform timing parameter, e.g. vcpu_delay_ns=100000")
+    parser.add_argument("--params", default=None, metavar="FILE",
+                        help="platform parameters from a TOML file (NAME = integer lines, as "
+                        "'kapic dmesg --fit' writes); --param wins over it")
     parser.add_argument("--firmware", default=None, help="firmware model (default: platform's)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:K=V,...]",
                         help="a fault scenario (repeatable; 'kapic faults' lists them)")
@@ -83,6 +86,39 @@ def table_number(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: tables are numbered from 1")
     return value
+
+
+def platform_params(args: argparse.Namespace) -> dict[str, str]:
+    """``--params FILE`` then ``--param KEY=VALUE`` (which wins), as BootSpec takes them."""
+    out = read_params_file(args.params) if getattr(args, "params", None) else {}
+    out.update(key_values(args.param, "--param"))
+    return out
+
+
+def read_params_file(path: str) -> dict[str, str]:
+    """A TOML file of platform parameters: ``name = integer`` at the top level (or in a
+    ``[params]`` table). Bad input is one :class:`InputError` naming the file and the key."""
+    import tomllib
+
+    from kapic.acpi.loader import read_input
+    from kapic.platforms.model import PARAM_DOCS
+
+    try:
+        doc = tomllib.loads(read_input(path).decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"not a TOML file of parameters: {exc}", source=path) from None
+    table = doc.get("params", doc)
+    if not isinstance(table, dict):
+        raise InputError("[params] is not a table", source=path)
+    out: dict[str, str] = {}
+    for key, value in table.items():
+        if key not in PARAM_DOCS:
+            raise InputError(f"{key!r} is no platform parameter (known: "
+                             f"{', '.join(sorted(PARAM_DOCS))})", source=path)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{key} = {value!r}: expected an integer", source=path)
+        out[key] = str(value)
+    return out
 
 
 def key_values(items: Sequence[str], option: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kapic.cli.common import add_machine_options, key_values, watchdog_ns
+from kapic.cli.common import add_machine_options, key_values, platform_params, watchdog_ns
 from kapic.errors import ConfigError, ExitCode, InputError, MissingFirmwareError, PluginError
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def _compare(args: argparse.Namespace) -> int:
         raise InputError("is a directory, not a table file", source=args.madt)
 
     config = key_values(args.config, "--config")
-    params = key_values(args.param, "--param")
+    params = platform_params(args)
     watchdog = watchdog_ns(args.watchdog)
     # Imported here so that `kapic --help` does not load the simulator and its plugins.
     from kapic.api import DEFAULT_CPUS, BootSpec, check_faults, compare_plan
