@@ -230,6 +230,14 @@ APIC_UPDATE_CALLBACK = Gate(
     "apic_install_driver to a driver switched to later; before, acpi_wake_cpu_handler_update "
     "wrote it into every registered driver",
 )
+TDX_TSC_RELIABLE = Gate(
+    "tdx_tsc_reliable", (6, 7),
+    "9ee4318c157b x86/tdx: Mark TSC reliable (tip, Oct 2023; release by its merge date, "
+    "UNCONFIRMED)",
+    "arch/x86/coco/tdx/tdx.c: tdx_early_init()",
+    "a TDX guest's TSC is marked reliable, so an AP that is the first of its package skips "
+    "the 20 ms TSC synchronisation test",
+)
 HAS_LAPIC_CPUS = Gate(
     "has_lapic_cpus", (6, 7),
     "ec9aedb2aa1a x86/acpi: Ignore invalid x2APIC entries; d5a10b976ecb x86/acpi: Handle "
@@ -332,6 +340,7 @@ GATES: Final[tuple[Gate, ...]] = (
     ANNOUNCE_PR_INFO,
     APIC_INSTALL_DRIVER,
     APIC_UPDATE_CALLBACK,
+    TDX_TSC_RELIABLE,
     HAS_LAPIC_CPUS,
     LAPIC_BEFORE_X2APIC,
     TOPOLOGY_REWORK,

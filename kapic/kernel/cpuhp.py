@@ -22,8 +22,11 @@ from kapic.versions import (
     HOTPLUG_PARALLEL,
     HOTPLUG_SPLIT_STARTUP,
     KICK_AP_MESSAGES,
+    TDX_TSC_RELIABLE,
     TOPOLOGY_REWORK,
 )
+
+MSEC = 1_000_000
 
 if TYPE_CHECKING:
     from kapic.kernel.kernel import Kernel, KernelCpu
@@ -47,6 +50,7 @@ def _kick(kernel: Kernel, kcpu: KernelCpu, *, last_try: bool = True) -> Generato
     path), so that the second ``cpuhp_bringup_mask`` pass kicks it again."""
     if not apic_id_valid(kernel, kcpu, "native_kick_ap", last_try=last_try):
         return False
+    yield from cpuhp_prepare(kernel)
     kcpu.state = "kicking"
     err = yield from do_boot_cpu(kernel, kcpu)
     if err:
@@ -72,7 +76,29 @@ def _bringup_ap(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, bool]:
     return True
 
 
+#: arch/x86/kernel/tsc_sync.c loop_timeout(): the warp test of the first CPU of a package
+TSC_WARP_TEST_NS = 20 * MSEC
+
+
+def check_tsc_sync_source(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, None]:
+    """arch/x86/kernel/tsc_sync.c ``check_tsc_sync_source()``: the first AP of a package
+    (no sibling whose TSC_ADJUST it can trust) runs the 20 ms warp test with the control
+    CPU, unless the TSC is reliable (``tsc=reliable``, TDX from 6.7)."""
+    packages = kernel.state("tsc").setdefault("packages", {kernel.package_of(kernel.bp.apic_id)})
+    package = kernel.package_of(kcpu.apic_id)
+    if package in packages:
+        return
+    packages.add(package)
+    reliable = kernel.platform.param("tsc_reliable") or (
+        kernel.platform.hypervisor == "tdx" and kernel.version.has(TDX_TSC_RELIABLE))
+    if not reliable:
+        start = kernel.now
+        yield TSC_WARP_TEST_NS
+        kernel.span("tsc-sync", start, kcpu.cpu)
+
+
 def _release_and_online(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, None]:
+    yield from check_tsc_sync_source(kernel, kcpu)
     kcpu.should_online.fire()
     kernel.bp_waits_for = (kcpu, "come online")
     yield Wait(kcpu.online)
@@ -89,6 +115,7 @@ def _native_cpu_up_seed(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, 
     """5.19 ``native_cpu_up``: do_boot_cpu kicks, then waits 10 s for a sign of life."""
     if not apic_id_valid(kernel, kcpu, "native_cpu_up"):
         return
+    yield from cpuhp_prepare(kernel)
     kcpu.state = "kicking"
     err = yield from do_boot_cpu(kernel, kcpu)
     if not err:
@@ -100,6 +127,13 @@ def _native_cpu_up_seed(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, 
         _fail(kernel, kcpu, f"do_boot_cpu failed({err})")
         return
     yield from _release_and_online(kernel, kcpu)
+
+
+def cpuhp_prepare(kernel: Kernel) -> Generator[Any, Any, None]:
+    """The control CPU's prepare states for one AP (``cpuhp_up_callbacks`` up to the kick:
+    smpcfd, threads, workqueues, ..., ``common_cpu_up``): ``bp_prepare_ns``."""
+    if kernel.platform.param("bp_prepare_ns"):
+        yield kernel.jittered("bp_prepare_ns")
 
 
 def apic_id_valid(kernel: Kernel, kcpu: KernelCpu, caller: str, *, last_try: bool = True) -> bool:

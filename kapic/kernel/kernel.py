@@ -187,6 +187,17 @@ class Kernel:
             self.env.recorder.reason(why)
         return self.mem.memremap(paddr, size)
 
+    def primary_thread(self, apic_id: int) -> bool:
+        """Whether ``apic_id`` is the first SMT thread of its core."""
+        return apic_id % max(1, self.platform.param("threads_per_core")) == 0
+
+    def package_of(self, apic_id: int) -> int:
+        """The package (socket) ``apic_id`` is in (kapic numbers APIC IDs contiguously)."""
+        cores = self.platform.param("cores_per_package")
+        if not cores:
+            return 0
+        return apic_id // (cores * max(1, self.platform.param("threads_per_core")))
+
     def num_possible_cpus(self) -> int:
         """``num_possible_cpus()``: CPUs the MADT made possible."""
         return self.possible_cpus

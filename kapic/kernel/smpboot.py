@@ -151,6 +151,8 @@ def start_secondary(kernel: Kernel, cpu: Cpu, entry: int, mode: str) -> Generato
     start = kernel.now
     kernel.trace("ap-start", f"entry 0x{entry:x} ({mode} mode)", kcpu.cpu)
     yield kernel.jittered("ap_alive_ns")
+    if kernel.platform.param("ucode_load_ns") and kernel.primary_thread(kcpu.apic_id):
+        yield kernel.jittered("ucode_load_ns")  # load_ucode_ap on the core's first thread
     kcpu.alive_ns = kernel.now
     kernel.span("ap-startup", start, kcpu.cpu, cpu=kcpu.cpu)
     if kcpu.abandoned:

@@ -1,18 +1,16 @@
 """The built-in platforms: ``bare-metal``, ``kvm`` and ``tdx``, as a plugin.
 
-Calibration (every default is a published figure or derived from one):
+Calibration: every default is a published figure or derived from one, and
+docs/calibration.md (written by bench/calibrate.py) sets kapic's figures beside the sources'.
 
-* AP kick to alive is 350 us (AMD Zen3) to 3.5 ms on bare metal; a 112-thread Skylake needed
-  about 7 ms per CPU serially and 0.76 ms per CPU with parallel bring-up (Linux 6.5 parallel
-  bring-up cover letter, as quoted in kapic issue 3). ``bare-metal`` models that Skylake:
-  ``ap_alive_ns`` puts kick-to-alive at the 3.5 ms end of the range, and
-  ``ap_online_ns + bp_online_ns`` (0.72 ms) plus the 40 us INIT/SIPI kick give the 0.76 ms per
-  CPU of parallel mode. Serially the boot CPU only sees the AP alive at its next 2 ms poll
-  (``cpuhp_bp_sync_alive``), which brings the serial cost to about 5.8 ms per CPU; the rest
-  of the published 7 ms is not modelled.
-* A TDX guest (Linux 6.6, QEMU, 4 vCPUs, mailbox wakeup, serial) brought 3 APs up in about
-  4.05 ms: ../shared/data/dmesg/tdx-guest-smp-bringup.intel-tdx-linux-5.txt. ``tdx`` and
-  ``kvm`` use ``ap_alive_ns + ap_online_ns + bp_online_ns`` = 1.35 ms per CPU.
+* ``bare-metal`` is the 2 x 28-core, 112-thread Skylake of Thomas Gleixner's parallel
+  bring-up cover letter (LKML, 15 Apr 2023): prepare 0.352 ms per AP and online 0.229 ms
+  (parallel phases), a secondary thread alive after 1.213 ms, a primary after another
+  10.271 ms (microcode), and the kernel's 20 ms TSC test for the first CPU of socket 1.
+* A TDX guest (QEMU, 4 vCPUs, one package, mailbox wakeup, serial) brought 3 APs up in about
+  4.05 ms: ../shared/data/dmesg/tdx-guest-smp-bringup.intel-tdx-linux-5.txt. ``tdx`` uses
+  ``ap_alive_ns + ap_online_ns + bp_online_ns`` = 1.35 ms per CPU. No published KVM figure was
+  found: ``kvm`` shares the guest costs (not calibrated; docs/calibration.md says so).
 * INIT/SIPI delays are the kernel's (reference section 5); IPI latency and VM exit costs are
   typical values (about 1 us for a trapped ICR write on a modern host), not measurements.
 * ``relax_ns``: PAUSE is about 140 cycles on Skylake and later, plus a cache-line transfer:
@@ -49,9 +47,15 @@ BUILTIN_PLATFORMS = (
             "ipi_latency_ns": 500,
             "icr_busy_ns": 300,
             "vm_exit_ns": 0,
-            "ap_alive_ns": 3_450_000,
-            "ap_online_ns": 420_000,
-            "bp_online_ns": 300_000,
+            # calibrated on the 2 x 28 x 2 Skylake of the parallel bring-up cover letter:
+            # docs/calibration.md (bench/calibrate.py)
+            "threads_per_core": 2,
+            "cores_per_package": 28,
+            "bp_prepare_ns": 351_500,
+            "ap_alive_ns": 1_213_000,
+            "ucode_load_ns": 10_271_000,
+            "ap_online_ns": 120_000,
+            "bp_online_ns": 109_000,
             "irq_remap": 1,  # a server's IOMMU remaps interrupts in x2APIC mode
             "msi_ext_dest_id": 0,
         },

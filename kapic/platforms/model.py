@@ -46,6 +46,16 @@ PARAM_DOCS: Mapping[str, str] = {
     "msi_ext_dest_id": "1: the hypervisor offers 15-bit MSI destination IDs "
     "(KVM_FEATURE_MSI_EXT_DEST_ID): without interrupt remapping APIC IDs up to 32767 are "
     "usable instead of 255",
+    "ucode_load_ns": "extra time a primary SMT thread (or a core without SMT) takes to report "
+    "alive: the microcode update load_ucode_ap does on the first thread of each core, and its "
+    "slower SIPI response",
+    "bp_prepare_ns": "the control CPU's work per AP before the kick (the hotplug prepare "
+    "states: smpcfd, threads, workqueues, ... and common_cpu_up)",
+    "cores_per_package": "cores per package (socket); 0: every CPU in one package. The first "
+    "CPU of each new package pays the TSC synchronisation test (20 ms) unless the TSC is "
+    "reliable",
+    "tsc_reliable": "1: the TSC is marked reliable (tsc=reliable; TDX guests from 6.7), so no "
+    "TSC synchronisation test is run",
     "threads_per_core": "hardware threads per core (SMT): the APIC ID's low bits number the "
     "threads, and a primary thread's are 0 (parallel bring-up starts primaries first)",
 }
@@ -65,6 +75,10 @@ DEFAULT_PARAMS: Mapping[str, int] = {
     "ioapic_version": 0x20,
     "ioapic_pins": 24,
     "threads_per_core": 1,
+    "ucode_load_ns": 0,
+    "bp_prepare_ns": 0,
+    "cores_per_package": 0,
+    "tsc_reliable": 0,
     "irq_remap": 0,
     "msi_ext_dest_id": 1,
     "ipi_latency_ns": 2_000,

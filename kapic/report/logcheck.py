@@ -30,6 +30,9 @@ _ALLOWING_OLD: Final = re.compile(r"smpboot: Allowing (\d+) CPUs, (\d+) hotplug 
 _ALLOWING_NEW: Final = re.compile(r"CPU topo: Allowing (\d+) present CPUs plus (\d+) hotplug")
 _IOAPIC: Final = re.compile(r"IOAPIC\[0\]: apic_id \d+, version (\d+), address 0x[0-9a-f]+, "
                             r"GSI (\d+)-(\d+)")
+#: an AP that is the first of its die or package (QEMU -smp N as N sockets), 5.x-6.8
+_OWN_PACKAGE: Final = re.compile(r"smpboot: CPU \d+ Converting physical \d+ to logical "
+                                 r"(?:die|package) [1-9]")
 _BOGOMIPS: Final = re.compile(r"\(\d+\.\d\d BogoMIPS\)")
 _NODE: Final = re.compile(r"(\.\.\.\. node\s+#\d+, CPUs:)(.*)")
 _FIELDS: Final = re.compile(r"\s*#\d+(?:\s+#\d+)*")
@@ -74,6 +77,8 @@ def plan(log: DmesgLog, *, kernel: str | None = None, madt: str | None = None,
     threads = _first_int(_TOPO_THREADS, texts)
     if threads:
         params["threads_per_core"] = str(threads)
+    if any(_OWN_PACKAGE.match(t) for t in texts):  # each AP a die or package of its own
+        params["cores_per_package"] = "1"
     ioapic = next((m for t in texts if (m := _IOAPIC.match(t))), None)
     if ioapic:
         params["ioapic_version"] = ioapic[1]

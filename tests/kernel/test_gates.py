@@ -162,6 +162,12 @@ def _kick_message(release: tuple[int, int], tmp_path: Path) -> object:
     return sorted({m.replace("native_cpu_up", "native_kick_ap") for m in log if "256" in m})
 
 
+def _tsc_sync(release: tuple[int, int], tmp_path: Path) -> object:
+    """A TDX guest with a package per vCPU: the 20 ms TSC test per AP until 6.7."""
+    result = _boot(_name(release), platform="tdx", cpus=3, params={"cores_per_package": "1"})
+    return sum(1 for s in result.spans if s.name == "tsc-sync")
+
+
 def _name(release: tuple[int, int]) -> str:
     return f"{release[0]}.{release[1]}"
 
@@ -186,6 +192,7 @@ PROBES: dict[str, Callable[[tuple[int, int], Path], object]] = {
     "physflat_only": _physflat,
     "lapic_hotplug_guest_only": _guest_only,
     "kick_ap_messages": _kick_message,
+    "tdx_tsc_reliable": _tsc_sync,
 }
 #: the release before each (5.19 before 6.0, 6.19 before 7.0); print-only gates go below 5.19
 EDGES = [(g, edge) for g in GATES if g.since is not None

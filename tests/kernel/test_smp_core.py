@@ -30,6 +30,8 @@ from kapic import (
 from kapic.acpi.interrupts import InterruptOverride, IoApic
 
 SEC = 1_000_000_000
+#: one thread per core: parallel bring-up then takes the CPUs in order (no primaries first)
+ONE_THREAD = {"threads_per_core": "1"}
 Calls = list[tuple[str, int, int, int]]
 
 
@@ -98,7 +100,8 @@ def _boot_with(plugin: object, **spec: Any) -> tuple[BootResult, Kernel]:
 def test_wakeup_secondary_cpu_64_wins_and_gets_trampoline_start64(kernel: str) -> None:
     calls: Calls = []
     hook64, hook = _recording_hooks(calls)
-    result, k = _boot_with(_DriverPlugin(hook64, hook), platform="bare-metal", kernel=kernel, cpus=4)
+    result, k = _boot_with(_DriverPlugin(hook64, hook), platform="bare-metal", kernel=kernel, cpus=4,
+                           params=ONE_THREAD)
     assert result.result == "ok", result.reasons
     start64 = k.real_mode_header.trampoline_start64
     assert calls == [("64", apic, start64, apic) for apic in (1, 2, 3)]
@@ -110,7 +113,8 @@ def test_wakeup_secondary_cpu_64_wins_and_gets_trampoline_start64(kernel: str) -
 def test_wakeup_secondary_cpu_beats_init_sipi_with_a_page_aligned_start_ip() -> None:
     calls: Calls = []
     _hook64, hook = _recording_hooks(calls)
-    result, k = _boot_with(_DriverPlugin(None, hook), platform="bare-metal", cpus=4)
+    result, k = _boot_with(_DriverPlugin(None, hook), platform="bare-metal", cpus=4,
+                           params=ONE_THREAD)
     assert result.result == "ok", result.reasons
     assert [c[0] for c in calls] == ["32"] * 3
     start_ips = {c[2] for c in calls}
@@ -122,7 +126,8 @@ def test_wakeup_secondary_cpu_beats_init_sipi_with_a_page_aligned_start_ip() -> 
 
 
 def test_init_sipi_is_the_fallback_with_vector_start_ip_page() -> None:
-    result, k = _boot_with(_DriverPlugin(None, None), platform="bare-metal", cpus=4)
+    result, k = _boot_with(_DriverPlugin(None, None), platform="bare-metal", cpus=4,
+                           params=ONE_THREAD)
     assert result.result == "ok", result.reasons
     assert {c.wakeup_handler for c in result.cpus[1:]} == {"wakeup_secondary_cpu_via_init"}
     start_ip = k.real_mode_header.trampoline_start
@@ -155,7 +160,7 @@ def test_madt_handler_plugin_installs_a_hook_that_do_boot_cpu_uses() -> None:
     _hook64, hook = _recording_hooks(calls)
     host = PluginHost()
     host.register(_MadtHookPlugin(hook), "test-madt")
-    result = run_boot(BootSpec(platform="bare-metal", cpus=3), plugins=host)
+    result = run_boot(BootSpec(platform="bare-metal", cpus=3, params=ONE_THREAD), plugins=host)
     assert result.result == "ok", result.reasons
     assert [(c[0], c[1]) for c in calls] == [("32", 1), ("32", 2)]
     assert "APIC: wakeup_secondary_cpu() replaced with test_wakeup()" in _messages(result)
@@ -326,8 +331,17 @@ def test_parallel_bring_up_is_faster_on_bare_metal() -> None:
     ser = run_boot(BootSpec(platform="bare-metal", cpus=8, config={"HOTPLUG_PARALLEL": "n"}))
     assert par.result == ser.result == "ok"
     assert par.sim_time_ns < ser.sim_time_ns / 2
-    # parallel: every AP is kicked before the first one is onlined
-    kinds = [e.kind for e in par.trace if e.kind in ("kick", "cpu-online")]
+    # parallel, 2 threads per core: the primary threads' mask (APIC IDs 2, 4, 6) is kicked,
+    # then brought online, then the siblings' (cpuhp_bringup_cpus_parallel)
+    steps = [(e.kind, int(e.detail.split("apicid=")[1].split(",")[0], 16) if e.kind == "kick"
+              else par.cpus[e.cpu].apic_id)
+             for e in par.trace if e.kind in ("kick", "cpu-online")]
+    assert steps == [("kick", 2), ("kick", 4), ("kick", 6), ("cpu-online", 2),
+                     ("cpu-online", 4), ("cpu-online", 6), ("kick", 1), ("kick", 3),
+                     ("kick", 5), ("kick", 7), ("cpu-online", 1), ("cpu-online", 3),
+                     ("cpu-online", 5), ("cpu-online", 7)]
+    one = run_boot(BootSpec(platform="bare-metal", cpus=8, params=ONE_THREAD))
+    kinds = [e.kind for e in one.trace if e.kind in ("kick", "cpu-online")]
     assert kinds == ["kick"] * 7 + ["cpu-online"] * 7
     kinds = [e.kind for e in ser.trace if e.kind in ("kick", "cpu-online")]
     assert kinds == ["kick", "cpu-online"] * 7

@@ -308,7 +308,8 @@ class _Driver:
 @pytest.mark.parametrize("kernel", ["seed", "6.11"])
 def test_a_wrong_wakeup_handler_ends_the_boot_on_its_first_cpu(hook: Any, problem: str,
                                                                kernel: str) -> None:
-    result = _boot(_Driver(hook), "hostile", platform="bare-metal", kernel=kernel, cpus=4)
+    result = _boot(_Driver(hook), "hostile", platform="bare-metal", kernel=kernel, cpus=4,
+                   params={"threads_per_core": "1"})  # CPU1 first
     _assert_plugin_error(result, "hostile", f"wakeup_secondary_cpu {hook.__name__}()", problem,
                          cpu=1)
     # the first CPU is the culprit's, said once; the others were never attempted

@@ -211,7 +211,8 @@ class _RaisingDriver:
 def test_a_raising_wakeup_handler_ends_the_boot_at_once(kernel: str, states: list[str]) -> None:
     host = PluginHost()
     host.register(_RaisingDriver(), "raising")
-    result = run_boot(BootSpec(platform="bare-metal", kernel=kernel, cpus=4), plugins=host)
+    result = run_boot(BootSpec(platform="bare-metal", kernel=kernel, cpus=4,
+                               params={"threads_per_core": "1"}), plugins=host)  # CPU1 first
     assert result.result == "plugin-error"
     assert [c.state for c in result.cpus] == states
     assert result.reasons == [
