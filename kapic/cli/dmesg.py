@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from kapic.cli.common import kernel_version, print_json
+from kapic.errors import InputError
 
 __all__ = ["add_parser"]
 
@@ -27,6 +29,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--platform", metavar="PLATFORM",
                         help="platform model (default: tdx for a mailbox boot, kvm when the "
                         "log shows KVM, else bare-metal)")
+    parser.add_argument("--fit", action="store_true",
+                        help="also fit the platform parameter that makes kapic's time per AP "
+                        "the log's, and write the parameters as TOML for --params")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="with --fit: write the TOML here (default: stdout, after the "
+                        "comparison)")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.set_defaults(func=run, json_errors=True)
 
@@ -36,18 +44,30 @@ def run(args: argparse.Namespace) -> int:
     from kapic.api import run_boot
     from kapic.plugin import PluginHost
     from kapic.report.dmesg import parse_dmesg
-    from kapic.report.logcheck import compare_logs, plan
+    from kapic.report.logcheck import compare_logs, fit, plan
     from kapic.report.units import format_ns
 
     source = "<stdin>" if args.file == "-" else args.file
     log = parse_dmesg(read_input(args.file), source=source)
     spec = plan(log, kernel=args.kernel, madt=args.madt, platform=args.platform, source=source)
-    result = run_boot(spec, plugins=PluginHost.from_options(args.plugin_options))
+    host = PluginHost.from_options(args.plugin_options)
+    result = run_boot(spec, plugins=host)
     check = compare_logs(log, spec, result)
+    fitted = fit(log, spec, lambda s: run_boot(s, plugins=host)) if args.fit else None
+    if args.fit and fitted is None:
+        raise InputError("--fit: the log shows no time per AP (no timestamps around the "
+                         "bring-up)", source=source)
+    toml = fitted.toml(source, log, spec) if fitted is not None else ""
+    if fitted is not None and args.output:
+        Path(args.output).write_text(toml)
+        print(f"kapic: --fit parameters written to {args.output}", file=sys.stderr)
     if args.json:
         print_json({"schema_version": 1, "file": source, "log": {
             "version": log.version_text, "cpus_up": log.cpus_up, "parallel": log.parallel,
-            "wakeup": log.wakeup}, **check.to_json()})
+            "wakeup": log.wakeup}, **check.to_json(),
+            **({"fit": {"params": fitted.params, "fitted": fitted.fitted,
+                        "target_ns": fitted.target_ns, "kapic_ns": fitted.kapic_ns,
+                        "residual": fitted.residual}} if fitted is not None else {})})
         return 0 if check.agree else 1
     out = sys.stdout
     what = ", ".join(f"{k}={v}" for k, v in {**spec.params, **spec.config}.items())
@@ -69,4 +89,6 @@ def run(args: argparse.Namespace) -> int:
     for what_, real, ours in check.timing:
         cells = [format_ns(v) if v is not None else "-" for v in (real, ours)]
         out.write(f"{what_:<{width}}  {cells[0]:>9}  {cells[1]:>9}\n")
+    if fitted is not None and not args.output:
+        out.write("\n" + toml)
     return 0 if check.agree else 1

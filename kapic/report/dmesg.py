@@ -106,14 +106,18 @@ class DmesgLog:
         than two such lines.
 
         A serial bring-up whose APs print something (calibration, topology) while they come
-        up shows one ``#N`` per line, so each interval is one AP's bring-up; a parallel one
-        shows one line per batch (primary threads, then siblings).
+        up shows one ``#N`` per line, so each interval is one AP's bring-up; an interval after
+        a line of several ``#N`` is shared among them. A parallel bring-up shows one line per
+        batch (primary threads, then siblings), so its intervals are not per AP.
         """
-        stamps = [self.lines[index].t for index, _ in _announce_lines(self.lines)]
-        times = [t for t in stamps if t is not None]
-        if len(times) < 2:
+        found = [(self.lines[index].t, len(cpus)) for index, cpus in _announce_lines(self.lines)]
+        stamped = [(t, n) for t, n in found if t is not None]
+        if len(stamped) < 2:
             return None
-        return [round((later - earlier) * 1e9) for earlier, later in pairwise(times)]
+        # a line's timestamp is its first #N's: the interval to the next line covers every
+        # AP announced on the earlier one
+        return [round((later - earlier) * 1e9 / max(1, n))
+                for (earlier, n), (later, _) in pairwise(stamped) for _ in range(max(1, n))]
 
 
 def parse_dmesg(text: str | bytes, source: str = "<log>") -> DmesgLog:

@@ -10,10 +10,11 @@ and the BogoMIPS figure (a calibration kapic does not model) masked.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -23,7 +24,7 @@ from kapic.report.dmesg import DmesgLine, DmesgLog, parse_dmesg
 from kapic.result import BootResult
 from kapic.versions import RELEASES, parse_kernel_version
 
-__all__ = ["LogCheck", "compare_logs", "plan"]
+__all__ = ["Fit", "LogCheck", "compare_logs", "fit", "plan"]
 
 _TOPO_THREADS: Final = re.compile(r"CPU topo: Max\. threads per core:\s+(\d+)")
 _ALLOWING_OLD: Final = re.compile(r"smpboot: Allowing (\d+) CPUs, (\d+) hotplug CPUs")
@@ -211,3 +212,81 @@ def compare_logs(log: DmesgLog, spec: BootSpec, result: BootResult) -> LogCheck:
          round(statistics.median(intervals)) if intervals else None, per_ap_kapic),
     ]
     return LogCheck(spec, real, kapic, diff, timing)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Platform parameters that make kapic's boot take the log's time per AP."""
+
+    #: every parameter the boot needs, the fitted one included (what ``--params`` takes)
+    params: dict[str, str]
+    #: the parameter that was fitted
+    fitted: str
+    target_ns: int
+    kapic_ns: int
+    #: the same timing row the fit aims at ("per AP ...")
+    what: str
+
+    @property
+    def residual(self) -> float:
+        """kapic's time per AP with the fitted parameters, relative to the log's."""
+        return (self.kapic_ns - self.target_ns) / self.target_ns
+
+    def toml(self, source: str, log: DmesgLog, spec: BootSpec) -> str:
+        """The parameters as a TOML file for ``kapic boot --params``."""
+        config = "".join(f" --config {k}={v}" for k, v in spec.config.items())
+        machine = f"--madt {spec.madt}" if spec.madt else f"--cpus {spec.cpus}"
+        head = [
+            f"# kapic dmesg --fit {source}: Linux {log.version_text or spec.kernel}",
+            f"# use: kapic boot --platform {spec.platform} --kernel {spec.kernel} {machine}"
+            f"{config} --params THIS_FILE",
+            f"# {self.what}: the log {self.target_ns / 1e6:.3f} ms, kapic "
+            f"{self.kapic_ns / 1e6:.3f} ms with these ({self.residual:+.2%}); fitted: "
+            f"{self.fitted}",
+        ]
+        return "\n".join(head + [f"{k} = {int(v)}" for k, v in sorted(self.params.items())]) + "\n"
+
+
+def fit(log: DmesgLog, spec: BootSpec, run: Callable[[BootSpec], BootResult],
+        *, rounds: int = 6) -> Fit | None:
+    """Fit ``ap_alive_ns`` (serial bring-up: each AP's start-up is on the critical path) or
+    ``bp_online_ns`` (parallel: the boot CPU's per-AP online work is) so that kapic's time per
+    AP matches the log's; ``None`` when the log shows no time per AP. Secant steps on
+    whole boots: kapic's time is close to linear in either parameter."""
+    check = compare_logs(log, spec, run(spec))
+    rows = {what: real for what, real, _ in check.timing if real}
+    what = next((w for w in ("per AP (bring-up / APs online)", "per AP (median between #N lines)")
+                 if rows.get(w)), None)
+    if what is None:
+        return None
+    target = rows[what]
+    name = "bp_online_ns" if log.parallel else "ap_alive_ns"
+    platform_value = _platform_param(spec, name)
+
+    def per_ap(value: int) -> int:
+        trial = dataclasses.replace(spec, params={**spec.params, name: str(value)})
+        timing = compare_logs(log, trial, run(trial)).timing
+        return next(k for w, _, k in timing if w == what) or 0
+
+    x0, y0 = platform_value, per_ap(platform_value)
+    x1 = max(0, x0 + (target - y0))
+    y1 = per_ap(x1)
+    for _ in range(rounds):
+        if y1 == target or abs(y1 - target) <= target // 1000 or y1 == y0:
+            break
+        x0, y0, x1 = x1, y1, max(0, round(x1 + (target - y1) * (x1 - x0) / (y1 - y0)))
+        y1 = per_ap(x1)
+    return Fit({**spec.params, name: str(x1)}, name, target, y1, what)
+
+
+def _platform_param(spec: BootSpec, name: str) -> int:
+    from kapic.platforms.builtin import BUILTIN_PLATFORMS
+
+    if name in spec.params:
+        return int(spec.params[name])
+    platform = next((p for p in BUILTIN_PLATFORMS if p.name == spec.platform), None)
+    if platform is None:
+        from kapic.platforms.model import DEFAULT_PARAMS
+
+        return DEFAULT_PARAMS[name]
+    return platform.param(name)

@@ -314,3 +314,11 @@ def test_kernels_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert one["gates"]["apic_update_callback"] and not one["gates"]["topology_rework"]
     assert main(["kernels", "4.19"]) == 2
     assert "kapic models Linux 5.19 to 7.2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kernel", ["seed", *(_name(r) for r in NAMED_RELEASES)])
+@pytest.mark.parametrize("platform", ["bare-metal", "kvm", "tdx"])
+def test_every_named_kernel_boots_on_every_builtin_platform(kernel: str, platform: str) -> None:
+    result = _boot(kernel, platform=platform, cpus=8)
+    assert result.result == "ok", result.reasons
+    assert result.kernel == kernel and result.cpus_online == 8

@@ -102,3 +102,62 @@ def test_a_log_without_a_table_is_booted_from_its_cpu_count(
     code, doc = _check(capsys, str(log))
     assert doc["boot"]["cpus"] == 4  # type: ignore[index]
     assert code == 0, doc["diff"]
+
+
+def test_fit_writes_parameters_that_reproduce_the_log(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = QEMU / "sid-q35-smp4-serial.log"
+    if not log.is_file():
+        pytest.skip("no tests/data/qemu")
+    madt = str(log.with_name(log.stem + "-APIC.bin"))
+    toml = tmp_path / "fit.toml"
+    code, doc = _check(capsys, str(log), "--madt", madt, "--fit", "-o", str(toml))
+    assert code == 0
+    fitted = doc["fit"]
+    assert isinstance(fitted, dict) and fitted["fitted"] == "ap_alive_ns"  # a serial log
+    assert abs(fitted["residual"]) < 0.01
+    text = toml.read_text()
+    assert text.startswith("# kapic dmesg --fit ") and "ap_alive_ns = " in text
+    real = next(t for t in doc["timing"] if t["what"].startswith("bring-up"))  # type: ignore[attr-defined]
+    assert main(["boot", "--json", "--platform", "bare-metal", "--kernel", "7.2.13", "--madt",
+                 madt, "--config", "HOTPLUG_PARALLEL=n", "--params", str(toml)]) == 0
+    boot = json.loads(capsys.readouterr().out)
+    assert abs(boot["sim_time_ns"] - real["real_ns"]) < 0.01 * real["real_ns"]
+
+
+def test_fit_of_a_parallel_log_fits_the_boot_cpus_online_work(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    log = QEMU / "sid-q35-smp16.log"
+    if not log.is_file():
+        pytest.skip("no tests/data/qemu")
+    code, doc = _check(capsys, str(log), "--madt", str(log.with_name(log.stem + "-APIC.bin")),
+                       "--fit")
+    fitted = doc["fit"]
+    assert code == 0 and isinstance(fitted, dict) and fitted["fitted"] == "bp_online_ns"
+    assert abs(fitted["residual"]) < 0.02
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("ap_alive = 1\n", "'ap_alive' is no platform parameter (known: "),
+    ("ap_alive_ns = 'x'\n", "ap_alive_ns = 'x': expected an integer"),
+    ("ap_alive_ns = true\n", "ap_alive_ns = True: expected an integer"),
+    ("[[[\n", "not a TOML file of parameters"),
+])
+def test_a_bad_params_file_is_one_line_and_exit_1(text: str, error: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    for command in (["boot"], ["compare", "--repeat", "1"]):
+        assert main([*command, "--params", str(path)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and error in err[0] and str(path) in err[0]
+
+
+def test_param_wins_over_the_params_file(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text("[params]\nap_alive_ns = 2_000_000\nvcpu_delay_ns = 5\n")
+    assert main(["boot", "--json", "--platform", "kvm", "--cpus", "2", "--params", str(path),
+                 "--param", "vcpu_delay_ns=7"]) == 0
+    spec = json.loads(capsys.readouterr().out)["spec"]
+    assert spec["params"] == {"ap_alive_ns": "2000000", "vcpu_delay_ns": "7"}
