@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kapic.cli.common import kernel_version, print_json
+from kapic.cli.common import kernel_version, print_json, whole_number
 from kapic.errors import InputError
 
 __all__ = ["add_parser"]
@@ -24,6 +24,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--madt", metavar="FILE",
                         help="the machine's MADT (/sys/firmware/acpi/tables/APIC); without "
                         "it, a machine is described from the log's CPU count")
+    parser.add_argument("--cpus", type=whole_number, metavar="N",
+                        help="the CPUs, for an excerpt that does not show how many")
     parser.add_argument("--kernel", type=kernel_version, metavar="VERSION",
                         help="the release to model (default: the log's 'Linux version')")
     parser.add_argument("--platform", metavar="PLATFORM",
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     source = "<stdin>" if args.file == "-" else args.file
     log = parse_dmesg(read_input(args.file), source=source)
-    spec = plan(log, kernel=args.kernel, madt=args.madt, platform=args.platform, source=source)
+    spec = plan(log, kernel=args.kernel, madt=args.madt, platform=args.platform,
+                cpus=args.cpus, source=source)
     host = PluginHost.from_options(args.plugin_options)
     result = run_boot(spec, plugins=host)
     check = compare_logs(log, spec, result)
@@ -80,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
               f"{' (' + what + ')' if what else ''}: {result.result}, "
               f"{result.cpus_online} CPUs online\n\n")
     if check.agree:
-        out.write(f"bring-up lines: the {len(check.real)} lines agree\n")
+        n = len(check.real)
+        out.write(f"bring-up lines: {'the ' + str(n) + ' lines agree' if n != 1 else 'the line agrees'}\n")
     else:
         out.write("bring-up lines differ (- real, + kapic):\n")
         out.write("\n".join(check.diff[2:]) + "\n")

@@ -44,7 +44,8 @@ _STAMP: Final = re.compile(r"\[\s*(\d+\.\d+)\] ")
 
 
 def plan(log: DmesgLog, *, kernel: str | None = None, madt: str | None = None,
-         platform: str | None = None, source: str = "<log>") -> BootSpec:
+         platform: str | None = None, cpus: int | None = None,
+         source: str = "<log>") -> BootSpec:
     """The boot that should print ``log``'s bring-up lines.
 
     :raises InputError: the log names no release kapic models and ``kernel`` is not given.
@@ -88,14 +89,13 @@ def plan(log: DmesgLog, *, kernel: str | None = None, madt: str | None = None,
     if log.parallel is False and log.release is not None and log.release >= (6, 5) \
             and not any("Parallel CPU startup disabled by the platform" in t for t in texts):
         config["HOTPLUG_PARALLEL"] = "n"  # cpuhp.parallel=0
-    cpus = None
-    if madt is None:
+    if madt is None and cpus is None:
         cpus = _possible(texts) or log.cpus_up
         if cpus is None and log.announced:  # an excerpt: the highest CPU number announced
             cpus = max(cpu for cpu, _ in log.announced) + 1
         if cpus is None:
             raise InputError("no CPU count in the log (no 'Allowing' or 'Brought up' line): "
-                             "give the table with --madt", source=source)
+                             "give the table with --madt, or --cpus", source=source)
     return BootSpec(platform=platform, kernel=kernel, cpus=cpus, madt=madt, params=params,
                     config=config)
 
@@ -184,6 +184,16 @@ def _kind(text: str) -> str:
     return " ".join(text.split()[:2])
 
 
+def _window(real: list[str], kapic: list[str]) -> list[str]:
+    """An excerpt starts and ends where its poster cut it: kapic's lines from the excerpt's
+    first line to its last, when kapic has both in that order."""
+    if not real or real[0] not in kapic:
+        return kapic
+    start = kapic.index(real[0])
+    ends = [n for n in range(start, len(kapic)) if kapic[n] == real[-1]]
+    return kapic[start:ends[-1] + 1] if ends else kapic[start:]
+
+
 def compare_logs(log: DmesgLog, spec: BootSpec, result: BootResult) -> LogCheck:
     """Set ``log``'s bring-up lines beside those of ``result`` (kapic's boot of ``spec``).
 
@@ -195,6 +205,7 @@ def compare_logs(log: DmesgLog, spec: BootSpec, result: BootResult) -> LogCheck:
     if log.version_text is None:
         kinds = {_kind(text) for text in real}
         kapic = [text for text in kapic if _kind(text) in kinds]
+        kapic = _window(real, kapic)
     diff = list(difflib.unified_diff(real, kapic, "real", "kapic", lineterm="", n=1))
     real_total = _span_ns(log.lines)
     kapic_total = _span_ns(ours.lines)
