@@ -49,6 +49,7 @@ from kapic.platforms.model import DEFAULT_PARAMS, PARAM_DOCS, Platform
 from kapic.plugin import PluginHost
 from kapic.result import BootResult, CpuResult, Span, TraceEvent
 from kapic.sim.engine import RELAX, SPIN, Wait
+from kapic.sweeps import Grid, GridError, sweep
 from kapic.versions import (
     ANNOUNCE_PR_INFO,
     APIC_INSTALL_DRIVER,
@@ -152,6 +153,8 @@ __all__ = [
     "FirmwareModel",
     "FirmwareSession",
     "Gate",
+    "Grid",
+    "GridError",
     "HypervisorPolicy",
     "InputError",
     "IoMem",
@@ -196,5 +199,6 @@ __all__ = [
     "parse_madt",
     "print_madt_entry",
     "run_boot",
+    "sweep",
     "udelay",
 ]

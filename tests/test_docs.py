@@ -220,6 +220,9 @@ NOT_RUN = {
     r"^python -m venv ": "creates a virtual environment",
     r"^\. \S+/bin/activate$": "activates a virtual environment",
     r"^python3? -m pytest": "the test suite itself (tests/test_example_plugin.py is part of it)",
+    r"^dask (scheduler|worker)": "starts a dask cluster (tests/sweep/test_sweep.py runs one)",
+    r"^pip install ": "installs into the environment (the suite runs installed)",
+    r"--executor dask://scheduler": "needs the cluster above (tests/sweep runs a LocalCluster)",
 }
 #: a sentence that makes a page's section run with a plugin distribution installed
 _INSTALLED = re.compile(r"distribution `([\w-]+)` with the entry point\s+`([\w-]+) = \"([\w.:]+)\"`")

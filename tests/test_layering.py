@@ -40,9 +40,10 @@ RANKS: dict[str, int] = {
     "kapic.api": 11,
     "kapic.report": 12,
     "kapic.testing": 12,
-    "kapic.cli": 13,
-    "kapic": 14,  # the public API re-exports every layer
-    "kapic.__main__": 14,
+    "kapic.sweeps": 13,
+    "kapic.cli": 14,
+    "kapic": 15,  # the public API re-exports every layer
+    "kapic.__main__": 15,
 }
 #: the layers that must not know the machine that assembles them
 BELOW_MACHINE = ("kapic/sim", "kapic/hw", "kapic/firmware", "kapic/kernel", "plugins")

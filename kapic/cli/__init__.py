@@ -23,7 +23,7 @@ from kapic.errors import ExitCode, KapicError
 __all__ = ["main"]
 
 #: Command modules, in the order ``kapic --help`` lists them.
-COMMAND_MODULES = ("compare", "boot", "dmesg", "faults", "kernels", "madt", "plugins")
+COMMAND_MODULES = ("compare", "boot", "sweep", "dmesg", "faults", "kernels", "madt", "plugins")
 
 
 class _Parser(argparse.ArgumentParser):
