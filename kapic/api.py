@@ -359,13 +359,21 @@ def _reason_check(value: object) -> str | None:
     return f"returned {value!r}, expected None or a reason (str)"
 
 
+def _kernel_name(text: str) -> str:
+    """The release a ``--kernel`` text names ("latest" -> "7.2"), as results name it."""
+    try:
+        return parse_kernel_version(text).name
+    except ConfigError:
+        return text
+
+
 def _unbooted(spec: BootSpec, kind: ResultKind, reason: str,
               plugin_error: dict[str, Any] | None = None) -> BootResult:
     """The result of a run that ended before its boot started."""
     return BootResult(
         result=kind,
         platform=spec.platform,
-        kernel=spec.kernel,
+        kernel=_kernel_name(spec.kernel),
         method=spec.method or "auto",
         seed=spec.seed,
         cpus_requested=spec.cpus or 0,

@@ -60,8 +60,31 @@ class Gate:
     summary: str
     until: Release | None = None
     in_seed: bool | None = None
-    backports: Mapping[Release, int] = field(default_factory=dict)
-    dropped: Mapping[Release, int] = field(default_factory=dict)
+    backports: Mapping[Release, int] = field(default_factory=dict, hash=False, compare=False)
+    dropped: Mapping[Release, int] = field(default_factory=dict, hash=False, compare=False)
+
+    def __post_init__(self) -> None:
+        def release(value: object) -> bool:
+            return (isinstance(value, tuple) and len(value) == 2
+                    and all(isinstance(n, int) and n >= 0 for n in value))
+
+        for what, value in (("since", self.since), ("until", self.until)):
+            if value is not None and not release(value):
+                raise ValueError(f"gate {self.name!r}: {what}={value!r}: expected a release "
+                                 "as (MAJOR, MINOR), e.g. (6, 8)")
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise ValueError(f"gate {self.name!r}: until {self.until} is not after since "
+                             f"{self.since}")
+        for what, table in (("backports", self.backports), ("dropped", self.dropped)):
+            for key, sub in table.items():
+                if not release(key) or not isinstance(sub, int) or sub < 1:
+                    raise ValueError(f"gate {self.name!r}: {what} {key!r}: {sub!r}: expected "
+                                     "(MAJOR, MINOR) -> first stable sublevel")
+
+    @property
+    def first_release(self) -> str:
+        """The first release with the behaviour, ``"6.5"`` (``"none"`` for a seed-only one)."""
+        return _text(self.since) if self.since is not None else "none"
 
     def open_at(self, release: Release, sublevel: int = 0) -> bool:
         """Whether ``release`` (at stable ``sublevel``) has the behaviour."""
@@ -76,7 +99,8 @@ class Gate:
         return self.until is None or release < self.until
 
     def span(self) -> str:
-        """The releases that have it, e.g. ``"6.5+"``, ``"5.19-6.8"``, ``"seed only"``."""
+        """The releases that have it, e.g. ``"6.5+"``, ``"5.19 to 6.8"``, ``"seed only"``,
+        ``"6.12+ (and 6.11.3+)"`` with stable backports."""
         if self.since is None:
             return "seed only" if self.in_seed else "none"
         first = _text(self.since)
@@ -169,8 +193,8 @@ MP_WAKE = Gate(
     "f39642d0dbac x86/acpi/x86/boot: Add multiprocessor wake-up support",
     "arch/x86/kernel/acpi/boot.c: acpi_parse_mp_wake(), acpi_wakeup_cpu()",
     "the MADT type 0x10 entry installs acpi_wakeup_cpu as the wakeup_secondary_cpu_64 hook: "
-    "apic_id and vector, smp_store_release of the command, then a spin with no timeout and no "
-    "wakemap",
+    "apic_id and vector, smp_store_release of the command, then a spin until the firmware "
+    "acknowledges (bounded only in the seed posting: mp_wake_timeout)",
 )
 MP_WAKE_TIMEOUT = Gate(
     "mp_wake_timeout", None,

@@ -116,7 +116,10 @@ def read_params_file(path: str) -> dict[str, str]:
             raise InputError(f"{key!r} is no platform parameter (known: "
                              f"{', '.join(sorted(PARAM_DOCS))})", source=path)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"{key} = {value!r}: expected an integer", source=path)
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)
+            raise InputError(f"{key} = {shown}: expected an integer", source=path)
+        if value < 0:
+            raise InputError(f"{key} = {value}: must not be negative", source=path)
         out[key] = str(value)
     return out
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kapic.cli.common import kernel_version, print_json, whole_number
-from kapic.errors import InputError
+from kapic.errors import ConfigError, InputError
 
 __all__ = ["add_parser"]
 
@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from kapic.report.logcheck import compare_logs, fit, plan
     from kapic.report.units import format_ns
 
+    if args.output and not args.fit:
+        raise ConfigError("-o FILE writes the --fit parameters: give --fit")
     source = "<stdin>" if args.file == "-" else args.file
     log = parse_dmesg(read_input(args.file), source=source)
     spec = plan(log, kernel=args.kernel, madt=args.madt, platform=args.platform,
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         print_json({"schema_version": 1, "file": source, "log": {
             "version": log.version_text, "cpus_up": log.cpus_up, "parallel": log.parallel,
             "wakeup": log.wakeup}, **check.to_json(),
-            **({"fit": {"params": fitted.params, "fitted": fitted.fitted,
+            **({"fit": {"params": {k: int(v) for k, v in fitted.params.items()},
+                        "fitted": fitted.fitted,
                         "target_ns": fitted.target_ns, "kapic_ns": fitted.kapic_ns,
                         "residual": fitted.residual}} if fitted is not None else {})})
         return 0 if check.agree else 1

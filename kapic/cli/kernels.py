@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
                 "name": g.name, "since": _name(g.since) if g.since else None,
                 "until": _name(g.until) if g.until else None, "releases": g.span(),
                 "in_seed": KernelVersion((5, 19), seed=True).has(g), "commit": g.commit,
+                "backports": {_name(r): n for r, n in sorted(g.backports.items())},
+                "dropped": {_name(r): n for r, n in sorted(g.dropped.items())},
                 "source": g.source, "summary": g.summary,
             } for g in GATES],
         })

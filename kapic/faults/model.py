@@ -98,6 +98,11 @@ class Expect:
     why: str
 
     @classmethod
+    def on_every_profile(cls, result: str, why: str) -> dict[str, Expect]:
+        """Deprecated (kapic 0.2's name): :meth:`on_every_kernel`."""
+        return cls.on_every_kernel(result, why)
+
+    @classmethod
     def on_every_kernel(cls, result: str, why: str) -> dict[str, Expect]:
         """The same outcome on the seed and every release: a ``Fault.expected`` mapping."""
         return {"seed": cls(result, why), FIRST_RELEASE: cls(result, why)}
@@ -134,7 +139,10 @@ class Fault:
 
     def expect_at(self, version: KernelVersion) -> Expect:
         """The expected outcome on ``version``: its own key for the seed, else the key of the
-        latest release at or before it."""
+        latest release at or before it (a stable sublevel takes its release's). A fault that
+        declares no outcomes raises :class:`~kapic.errors.ConfigError`."""
+        if not self.expected:
+            raise ConfigError(f"fault {self.name!r} declares no expected outcome")
         if version.seed:
             return self.expected["seed"]
         keys = sorted(((_release(k), k) for k in self.expected if k != "seed"), reverse=True)
@@ -177,13 +185,17 @@ def expected_key_problem(key: str) -> str | None:
     """Why ``key`` cannot be a key of ``Fault.expected`` (None when it can)."""
     if key == "seed":
         return None
+    if key == "upstream":
+        return ("expected outcome for 'upstream', a kapic 0.2 profile: key it '6.11' (what it "
+                "modelled), with '5.19' for the releases before")
     try:
         release = _release(key)
     except ValueError:
         release = (-1, -1)
     if release not in RELEASES or key != f"{release[0]}.{release[1]}":
-        return (f"expected outcome for {key!r}, which is no kernel kapic models ('seed' or a "
-                f"release {FIRST_RELEASE} to {RELEASES[-1][0]}.{RELEASES[-1][1]})")
+        return (f"expected outcome for {key!r}, which is no kernel kapic models (keys are "
+                f"'seed' or a release MAJOR.MINOR, {FIRST_RELEASE} to "
+                f"{RELEASES[-1][0]}.{RELEASES[-1][1]}; a stable sublevel has no key of its own)")
     return None
 
 

@@ -112,7 +112,7 @@ class ApicState:
             raise ConfigError(
                 f"acpi_wake_cpu_handler_update() does not exist in {self.kernel.version.label}: "
                 f"{APIC_UPDATE_CALLBACK.commit.split(';')[0]} replaced it in "
-                f"{APIC_UPDATE_CALLBACK.span()[:-1]}; use apic_update_callback() there "
+                f"{APIC_UPDATE_CALLBACK.first_release}; use apic_update_callback() there "
                 "(ask kernel.version.has(APIC_UPDATE_CALLBACK))")
         self.kernel.boundary.adopt(handler)
         for drv in self.registry.drivers:
@@ -129,7 +129,7 @@ class ApicState:
         if not self.kernel.version.has(APIC_UPDATE_CALLBACK):
             raise ConfigError(
                 f"apic_update_callback() does not exist in {self.kernel.version.label}: it "
-                f"arrived in {APIC_UPDATE_CALLBACK.span()[:-1]}; use "
+                f"arrived in {APIC_UPDATE_CALLBACK.first_release}; use "
                 "acpi_wake_cpu_handler_update() before (ask "
                 "kernel.version.has(APIC_UPDATE_CALLBACK))")
         if callback not in WAKEUP_FIELDS:

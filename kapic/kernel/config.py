@@ -63,7 +63,7 @@ class KernelConfig:
         if self.HOTPLUG_PARALLEL and not has:
             raise ConfigError(
                 f"--config HOTPLUG_PARALLEL=y: {version.label} has no parallel bring-up "
-                f"(CONFIG_HOTPLUG_PARALLEL arrived in {HOTPLUG_PARALLEL.span()[:-1]})"
+                f"(CONFIG_HOTPLUG_PARALLEL arrived in {HOTPLUG_PARALLEL.first_release})"
             )
         return self
 

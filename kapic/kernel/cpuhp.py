@@ -169,7 +169,7 @@ def _bringup_mode(kernel: Kernel, parallel: bool) -> tuple[str, str]:
         return "parallel", "CONFIG_HOTPLUG_PARALLEL: every AP is kicked before any is waited for"
     if not kernel.version.has(HOTPLUG_PARALLEL):
         return "serial", (f"Linux {kernel.version.release_name} has no parallel bring-up (it arrived in "
-                          f"{HOTPLUG_PARALLEL.span()[:-1]})")
+                          f"{HOTPLUG_PARALLEL.first_release})")
     if not kernel.config.HOTPLUG_PARALLEL:
         return "serial", "CONFIG_HOTPLUG_PARALLEL=n"
     if not kernel.config.X86_64:

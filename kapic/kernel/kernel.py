@@ -135,6 +135,13 @@ class Kernel:
         #: the hypervisor's services (VMGEXIT, TDVMCALL) for paravirtual wakeup methods
         self.vmm = Vmm(env.board)
 
+    @property
+    def profile(self) -> None:
+        """Gone in kapic 0.3: raises, pointing at ``version``."""
+        raise AttributeError(
+            "kernel.profile is gone in kapic 0.3: ask kernel.version.has(GATE) (e.g. "
+            "APIC_UPDATE_CALLBACK for 'upstream'); docs/plugin-guide.md, 'Migrating from 0.2'")
+
     # -- kernel services --------------------------------------------------------------------
     @property
     def now(self) -> int:

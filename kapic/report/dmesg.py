@@ -22,6 +22,7 @@ from itertools import pairwise
 from typing import Final
 
 from kapic.errors import InputError
+from kapic.versions import HOTPLUG_PARALLEL, MP_WAKE, KernelVersion
 
 __all__ = ["BRINGUP_PREFIXES", "DmesgLine", "DmesgLog", "parse_dmesg"]
 
@@ -217,14 +218,14 @@ def _parallel(texts: Sequence[str], release: tuple[int, int] | None) -> bool | N
         if arg and (arg[1].lower() == "off" or arg[1][:1] in ("0", "n", "N", "f", "F")):
             return False  # kstrtobool's false values
     if release is not None:
-        return release >= (6, 5)
+        return KernelVersion(release).has(HOTPLUG_PARALLEL)
     return True if any(_PARALLEL_ON in text for text in texts) else None
 
 
 def _wakeup(texts: Sequence[str], release: tuple[int, int] | None) -> str | None:
     """``"acpi-mailbox"`` when the log shows the MADT wakeup path (``acpi_wakeup_cpu``, the
     type 0x10 entry on a 5.19+ kernel, a TDX guest), else ``"init-sipi"``."""
-    mailbox_kernel = release is None or release >= (5, 19)
+    mailbox_kernel = release is None or KernelVersion(release).has(MP_WAKE)
     for text in texts:
         if (("replaced with" in text and "acpi_wakeup_cpu" in text) or "MP Wakeup (" in text
                 or text.startswith(_TDX_GUEST)

@@ -22,7 +22,7 @@ from kapic.api import BootSpec
 from kapic.errors import InputError
 from kapic.report.dmesg import DmesgLine, DmesgLog, parse_dmesg
 from kapic.result import BootResult
-from kapic.versions import RELEASES, parse_kernel_version
+from kapic.versions import HOTPLUG_PARALLEL, RELEASES, KernelVersion, parse_kernel_version
 
 __all__ = ["Fit", "LogCheck", "compare_logs", "fit", "plan"]
 
@@ -74,7 +74,7 @@ def plan(log: DmesgLog, *, kernel: str | None = None, madt: str | None = None,
     whole = log.version_text is not None  # an excerpt may have left the x2APIC lines out
     x2apic = any(("APIC routing" in t and "x2apic" in t) or t.startswith(_X2APIC_ON)
                  for t in texts)
-    if whole or x2apic:
+    if (whole or x2apic) and platform != "tdx":  # a TDX guest is always in x2APIC mode
         params["x2apic"] = "1" if x2apic else "0"
     threads = _first_int(_TOPO_THREADS, texts)
     if threads:
@@ -86,7 +86,8 @@ def plan(log: DmesgLog, *, kernel: str | None = None, madt: str | None = None,
         params["ioapic_version"] = ioapic[1]
         params["ioapic_pins"] = str(int(ioapic[3]) - int(ioapic[2]) + 1)
     config: dict[str, str] = {}
-    if log.parallel is False and log.release is not None and log.release >= (6, 5) \
+    if log.parallel is False and log.release is not None \
+            and KernelVersion(log.release).has(HOTPLUG_PARALLEL) \
             and not any("Parallel CPU startup disabled by the platform" in t for t in texts):
         config["HOTPLUG_PARALLEL"] = "n"  # cpuhp.parallel=0
     if madt is None and cpus is None:
@@ -288,6 +289,7 @@ def fit(log: DmesgLog, spec: BootSpec, run: Callable[[BootSpec], BootResult],
         x0, y0, x1 = x1, y1, max(0, round(x1 + (target - y1) * (x1 - x0) / (y1 - y0)))
         y1 = per_ap(x1)
     return Fit({**spec.params, name: str(x1)}, name, target, y1, what)
+
 
 
 def _platform_param(spec: BootSpec, name: str) -> int:

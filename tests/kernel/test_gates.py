@@ -322,3 +322,48 @@ def test_every_named_kernel_boots_on_every_builtin_platform(kernel: str, platfor
     result = _boot(kernel, platform=platform, cpus=8)
     assert result.result == "ok", result.reasons
     assert result.kernel == kernel and result.cpus_online == 8
+
+
+def test_every_gate_is_exported_under_its_upper_case_name() -> None:
+    import kapic
+
+    for g in GATES:
+        assert getattr(kapic, g.name.upper()) is g, g.name
+        assert g.name.upper() in kapic.__all__
+
+
+def test_a_gate_is_hashable_and_checked() -> None:
+    assert len({*GATES}) == len(GATES) and hash(gate("physflat_only"))
+    with pytest.raises(ValueError, match=r"since='6.8': expected a release as \(MAJOR, MINOR\)"):
+        Gate("x", "6.8", "c", "s", "w")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"until \(6, 8\) is not after since \(6, 8\)"):
+        Gate("x", (6, 8), "c", "s", "w", until=(6, 8))
+    with pytest.raises(ValueError, match="backports"):
+        Gate("x", (6, 8), "c", "s", "w", backports={(6, 1): 0})
+
+
+def test_a_plugins_own_gate_works_by_object() -> None:
+    mine = Gate("my_feature", (6, 10), "(mine)", "drivers/mine.c: mine()", "a change of mine")
+    assert parse_kernel_version("6.10").has(mine) and not parse_kernel_version("6.9").has(mine)
+    with pytest.raises(ConfigError, match="unknown kernel gate 'my_feature'"):
+        parse_kernel_version("6.10").has("my_feature")  # by name: the built-in gates only
+
+
+def test_a_0_2_plugin_gets_pointed_at_the_migration() -> None:
+    from kapic import Expect, Fault, PluginError, PluginHost, hookimpl
+
+    machine = build_machine(BootSpec(platform="kvm", cpus=2))
+    with pytest.raises(AttributeError, match=r"kernel\.profile is gone in kapic 0\.3: ask "):
+        machine.kernel.profile  # noqa: B018
+    fault = Fault("x", "madt", "?", lambda c, p: None,
+                  expected=Expect.on_every_profile("ok", "") | {"upstream": Expect("ok", "")})
+
+    class _Plugin:
+        @hookimpl
+        def kapic_faults(self) -> list[Fault]:
+            return [fault]
+
+    host = PluginHost()
+    with pytest.raises(PluginError, match=r"'upstream', a kapic 0\.2 profile: key it '6\.11'"):
+        host.register(_Plugin(), "old")
+        host.faults()

@@ -173,7 +173,7 @@ def test_fit_of_a_parallel_log_fits_the_boot_cpus_online_work(
 @pytest.mark.parametrize(("text", "error"), [
     ("ap_alive = 1\n", "'ap_alive' is no platform parameter (known: "),
     ("ap_alive_ns = 'x'\n", "ap_alive_ns = 'x': expected an integer"),
-    ("ap_alive_ns = true\n", "ap_alive_ns = True: expected an integer"),
+    ("ap_alive_ns = true\n", "ap_alive_ns = true: expected an integer"),
     ("[[[\n", "not a TOML file of parameters"),
 ])
 def test_a_bad_params_file_is_one_line_and_exit_1(text: str, error: str, tmp_path: Path,
