@@ -157,6 +157,7 @@ def classify_boot(machine: FinishedBoot, hung_why: str | None, fault: PluginFaul
                   wall: float) -> BootResult:
     """The result of ``machine``'s boot as it stands."""
     kernel = machine.kernel
+    kernel.flush_cont()
     recorder = machine.recorder
     boundary = machine.plugins.boundary
     now = machine.engine.now

@@ -9,6 +9,7 @@ Two machines in one process share nothing.
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 import threading
 import time
@@ -206,7 +207,19 @@ class Machine:
         self.bp_done = self.engine.now
 
     def _run(self, until: int, max_events: int | None = None) -> bool:
-        """Run the engine; False when a plugin's fault (or the wall-clock budget) stopped it."""
+        """Run the engine; False when a plugin's fault (or the wall-clock budget) stopped it.
+
+        The cyclic garbage collector is off meanwhile: the run makes millions of short-lived
+        objects and no cycle that must be freed before it ends (1.5 s of 8 at 65,536 CPUs)."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run_events(until, max_events)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _run_events(self, until: int, max_events: int | None) -> bool:
         try:
             with _wall_budget(self.wall_budget_s):
                 self.engine.run(until=until, max_events=max_events)

@@ -8,6 +8,7 @@ Polarity/trigger masks are ``ACPI_MADT_POLARITY_MASK`` / ``ACPI_MADT_TRIGGER_MAS
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -47,6 +48,12 @@ def inti_polarity(inti_flags: int) -> int:
 def inti_trigger(inti_flags: int) -> int:
     """Bits 2-3 of MPS INTI flags."""
     return (inti_flags >> 2) & 0x3
+
+
+@functools.lru_cache(maxsize=256)
+def _layout_struct(layout: tuple[tuple[str, str], ...]) -> struct.Struct:
+    """The struct of a LAYOUT (shared by every entry of a type: a table has thousands)."""
+    return struct.Struct("<" + "".join(code for _, code in layout))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,7 +98,7 @@ class MadtEntry:
 
     @classmethod
     def _struct(cls) -> struct.Struct:
-        return struct.Struct("<" + "".join(code for _, code in cls.LAYOUT))
+        return _layout_struct(cls.LAYOUT)
 
     @classmethod
     def min_length(cls) -> int:

@@ -166,11 +166,14 @@ def madt_entry_lines(madt: Madt, kernel: KernelVersion = _LATEST, *,
     return _lines(list(_visited(madt)), kernel, types)
 
 
-def madt_boot_lines(madt: Madt, kernel: KernelVersion = _LATEST) -> list[str]:
+def madt_boot_lines(madt: Madt, kernel: KernelVersion = _LATEST, *,
+                    processors: bool = True) -> list[str]:
     """The entry lines an x86 boot prints, in ``acpi_process_madt`` order.
 
     Only built-in types are walked here; a plugin type's entries are printed by the plugin's
-    handler (see the module docstring), so they never appear in these lines.
+    handler (see the module docstring), so they never appear in these lines. Without
+    ``processors`` the LAPIC and x2APIC entries' lines (``pr_debug``, one per CPU) are left
+    out, for a boot that does not keep debug lines.
     """
     entries = list(_visited(madt))
 
@@ -180,7 +183,7 @@ def madt_boot_lines(madt: Madt, kernel: KernelVersion = _LATEST) -> list[str]:
 
     order = of(LocalApicAddressOverride)
     cpus = of(LocalApic, LocalX2Apic)
-    order += cpus + of(LocalX2ApicNmi) + of(LocalApicNmi)
+    order += (cpus if processors else []) + of(LocalX2ApicNmi) + of(LocalApicNmi)
     if cpus:
         ioapics = of(IoApic, limit=MAX_IO_APICS)
         order += ioapics

@@ -108,7 +108,10 @@ def finalize_madt(madt: Madt) -> Madt:
     entries: list[Subtable] = []
     offset = MADT_FIXED_SIZE
     for entry in madt.subtables:
-        fixed = dataclasses.replace(entry, offset=offset, length=0)
+        # an entry's length always matches its contents (its __post_init__ checks), so an
+        # entry already at its offset stays as it is
+        fixed = entry if entry.offset == offset else dataclasses.replace(entry, offset=offset,
+                                                                         length=0)
         entries.append(fixed)
         offset += fixed.length
     header = dataclasses.replace(madt.header, length=offset, checksum=0)

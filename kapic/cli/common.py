@@ -160,9 +160,25 @@ def wall_budget(seconds: float | None) -> float | None:
     return seconds
 
 
+#: a top-level list longer than this is written on one line (by the C encoder: indenting
+#: falls back to the pure-Python one, seconds at 65,536 CPUs)
+_LONG = 1000
+
+
 def print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
+    """``obj`` as indented JSON; a long top-level list (a large boot's CPUs, trace, spans,
+    log) on one line of its own."""
+    if not isinstance(obj, dict) or not obj:
+        json.dump(obj, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    out = sys.stdout
+    out.write("{")
+    for n, (key, value) in enumerate(obj.items()):  # one value at a time: no second copy
+        text = (json.dumps(value) if isinstance(value, list) and len(value) > _LONG
+                else json.dumps(value, indent=2).replace("\n", "\n  "))
+        out.write(f"{',' if n else ''}\n  {json.dumps(key)}: {text}")
+    out.write("\n}\n")
 
 
 def error_json(exc: KapicError) -> dict[str, Any]:

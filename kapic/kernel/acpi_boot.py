@@ -58,7 +58,9 @@ def acpi_process_madt(kernel: Kernel, madt: Madt, handlers: Sequence[MadtHandler
     by_type: dict[int, list[Any]] = {}
     for entry in madt.subtables:
         by_type.setdefault(entry.type, []).append(entry)
-    lines = madt_boot_lines(madt, version)
+    # the processor entries' lines are pr_debug: a boot log keeps none of them (and a large
+    # table has one per CPU)
+    lines = madt_boot_lines(madt, version, processors=False)
     # acpi_parse_madt_lapic_entries: the processor entries are printed and registered first
     # (so registration messages come before the NMI and IOAPIC lines)
     cut = next((n for n, line in enumerate(lines) if not line.startswith(_PROCESSORS)),

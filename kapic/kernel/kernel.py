@@ -107,6 +107,8 @@ class Kernel:
         self.bp = env.board.cpus[0]
         self.mem = self.bp.mem
         self.x2apic_mode = env.board.x2apic_capable
+        #: the open pr_cont line: (its index in the log, fragments not yet joined)
+        self._cont: tuple[int, list[str]] | None = None
         #: ``x2apic_phys``: the command line's, or set by try_to_enable_x2apic
         self.x2apic_phys = config.x2apic_phys
         #: ``x2apic_max_apicid``: the largest usable APIC ID in x2APIC mode (None: no cap)
@@ -160,7 +162,32 @@ class Kernel:
 
     def printk(self, message: str, level: str = "info") -> None:
         """Log a kernel message (``level``: ``debug``, ``info``, ``warn``, ``err``)."""
+        if self._cont is not None and level != "debug":
+            self.flush_cont()  # a new record ends the line pr_cont was extending
         self.env.recorder.printk(message, level)
+
+    def pr_cont(self, fragment: str) -> bool:
+        """``pr_cont``: extend the last line if it is still open (no other message since
+        :meth:`open_cont`); False when a new record must start. Fragments are joined when the
+        line closes, so a line of 65,536 ``#N`` is built once."""
+        if self._cont is None:
+            return False
+        self._cont[1].append(fragment)
+        return True
+
+    def open_cont(self) -> None:
+        """The line just printed is the one :meth:`pr_cont` extends."""
+        self._cont = (len(self.log) - 1, [])
+
+    def flush_cont(self) -> None:
+        """Write the pending ``pr_cont`` fragments into their line (before anyone reads the
+        log)."""
+        if self._cont is None:
+            return
+        at, parts = self._cont
+        self._cont = None
+        t, level, line = self.log[at]
+        self.log[at] = (t, level, line + "".join(parts))
 
     def trace(self, kind: str, detail: str = "", cpu: int = 0) -> None:
         """A trace instant on logical CPU ``cpu``."""

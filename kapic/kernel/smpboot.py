@@ -57,14 +57,11 @@ def announce_cpu(kernel: Kernel, kcpu: KernelCpu) -> None:
     if first if pr_info else kcpu.cpu == 1:
         fragment += " " * (width + 1)
     fragment += " " * (width - _num_digits(kcpu.cpu)) + f"#{kcpu.cpu}"
-    at = state["node_line"]
-    log = kernel.log
-    if any(level != "debug" for _, level, _ in log[at + 1:]):
+    if first:
+        kernel.open_cont()
+    if not kernel.pr_cont(fragment):  # another message since: a new record
         kernel.printk(fragment)
-        state["node_line"] = len(log) - 1
-    else:
-        t, level, line = log[at]
-        log[at] = (t, level, line + fragment)
+        kernel.open_cont()
 
 
 def do_boot_cpu(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, int]:
