@@ -28,19 +28,15 @@ from kapic_acpi_mailbox.mailbox import (
     ACPI_MP_WAKE_COMMAND_WAKEUP,
     APIC_ID,
     COMMAND,
-    MAILBOX_SIZE,
+    PLUGIN_NAME,
     WAKEUP_VECTOR,
+    mapped_mailbox,
 )
-
-PLUGIN_NAME = "acpi-mailbox"
 
 
 def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Generator[Any, Any, int]:
-    st = kernel.state(PLUGIN_NAME)
     # Remap mailbox memory only for the first call to acpi_wakeup_cpu().
-    if st.get("mailbox") is None:
-        st["mailbox"] = kernel.memremap(st["paddr"], MAILBOX_SIZE)
-    mailbox = st["mailbox"]
+    mailbox = mapped_mailbox(kernel)
     mailbox.write_once(APIC_ID, 4, apicid)
     mailbox.write_once(WAKEUP_VECTOR, 8, start_ip)
     # Ensure apic_id and wakeup_vector are visible before the command.

@@ -17,18 +17,10 @@ from kapic_acpi_mailbox.mailbox import (
     ACPI_MP_WAKE_COMMAND_WAKEUP,
     APIC_ID,
     COMMAND,
-    MAILBOX_SIZE,
+    PLUGIN_NAME,
     WAKEUP_VECTOR,
+    mapped_mailbox,
 )
-
-PLUGIN_NAME = "acpi-mailbox"
-
-
-def _mailbox(kernel: Kernel) -> Any:
-    st = kernel.state(PLUGIN_NAME)
-    if st.get("mailbox") is None:
-        st["mailbox"] = kernel.memremap(st["paddr"], MAILBOX_SIZE)
-    return st["mailbox"]
 
 
 def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Generator[Any, Any, int]:
@@ -38,7 +30,7 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
             st["warned"] = True
             kernel.printk("No MADT mailbox: cannot bringup secondary CPUs. Booting with kexec?", "warn")
         return -EOPNOTSUPP
-    mailbox = _mailbox(kernel)
+    mailbox = mapped_mailbox(kernel)
     mailbox.write_once(APIC_ID, 4, apicid)
     mailbox.write_once(WAKEUP_VECTOR, 8, start_ip)
     mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_WAKEUP)
@@ -53,7 +45,7 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
 
 def acpi_mp_cpu_die(kernel: Kernel, cpu: int, apicid: int) -> Generator[Any, Any, bool]:
     """Hand an offlined CPU (back in the firmware's loop) over with the Test command."""
-    mailbox = _mailbox(kernel)
+    mailbox = mapped_mailbox(kernel)
     mailbox.write_once(APIC_ID, 4, apicid)
     mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_TEST)
     # while (READ_ONCE(command) && --timeout) udelay(1); with timeout = USEC_PER_SEC:

@@ -16,24 +16,21 @@ from kapic_acpi_mailbox.mailbox import (
     ACPI_MP_WAKE_COMMAND_WAKEUP,
     APIC_ID,
     COMMAND,
-    MAILBOX_SIZE,
+    PLUGIN_NAME,
     WAKEUP_VECTOR,
+    mapped_mailbox,
 )
-
-PLUGIN_NAME = "acpi-mailbox"
 
 
 def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Generator[Any, Any, int]:
     st = kernel.state(PLUGIN_NAME)
     # Remap mailbox memory only for the first call; wakeups are serialized by the core.
-    if st.get("mailbox") is None:
-        st["mailbox"] = kernel.memremap(st["paddr"], MAILBOX_SIZE)
+    mailbox = mapped_mailbox(kernel)
     wakemap: set[int] = st.setdefault("apic_id_wakemap", set())
     # ACPI 6.4: the mailbox cannot be used more than once for the same CPU.
     if apicid in wakemap:
         kernel.printk(f"ACPI: CPU already awake (APIC ID {apicid:x}), skipping wakeup", "err")
         return -EINVAL
-    mailbox = st["mailbox"]
     mailbox.write_once(APIC_ID, 4, apicid)
     mailbox.write_once(WAKEUP_VECTOR, 8, start_ip)
     # apic_id and wakeup_vector must be visible to firmware before the command.

@@ -4,7 +4,10 @@
 u64 at 8, OS area at 0x10 (2032 bytes), firmware area at 0x800 (2048 bytes).
 """
 
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from kapic import Kernel
 
 MAILBOX_SIZE: Final = 0x1000
 COMMAND: Final = 0x0
@@ -28,3 +31,16 @@ APIC_ID_BROADCAST: Final = 0xFFFFFFFE
 #: values, quoted in reference section 1.8).
 TDVF_MAILBOX: Final = 0x7FFFD000
 TDVF_RESET_VECTOR: Final = 0x7FFFE068
+
+
+#: the plugin's name, and the key of its per-kernel state
+PLUGIN_NAME: Final = "acpi-mailbox"
+
+
+def mapped_mailbox(kernel: "Kernel") -> Any:
+    """The mailbox as the kernel maps it: ``memremap(paddr, 4096, MEMREMAP_WB)`` on the first
+    call only (every version of ``acpi_wakeup_cpu`` does this), the window after."""
+    st = kernel.state(PLUGIN_NAME)
+    if st.get("mailbox") is None:
+        st["mailbox"] = kernel.memremap(st["paddr"], MAILBOX_SIZE)
+    return st["mailbox"]
