@@ -17,7 +17,7 @@ __all__ = ["Cpu", "CpuHwState"]
 CpuHwState = Literal["boot-cpu", "wait-for-sipi", "firmware", "running", "crashed", "reset"]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Cpu:
     """One hardware thread of the simulated machine."""
 

@@ -97,6 +97,8 @@ class PhysicalMemory:
 class CpuMemory:
     """One CPU's view of memory: its accessors, barriers and (relaxed mode) store buffer."""
 
+    __slots__ = ("_buffer", "cpu", "phys")
+
     def __init__(self, phys: PhysicalMemory, cpu: int) -> None:
         self.phys = phys
         self.cpu = cpu
