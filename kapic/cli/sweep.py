@@ -60,8 +60,9 @@ def add_parser(sub: Any) -> None:
                         help="group by these axes (default: every axis but seed)")
     report.add_argument("--plot", metavar="FILE", help="draw METRIC against --x (kapic[plot])")
     report.add_argument("--metric", default="per-cpu", choices=("bringup", "per-cpu",
-                                                                "kick-to-alive"),
-                        help="what --plot draws (default per-cpu)")
+                                                                "kick-to-alive", "online"),
+                        help="what --plot draws (default per-cpu; times of ok runs, or the "
+                        "CPUs online of every run)")
     report.add_argument("--x", metavar="AXIS", help="the --plot x axis (default: the first "
                         "integer axis)")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")

@@ -245,3 +245,44 @@ def test_on_a_dask_local_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert sorted(map(key, _rows(out))) == sorted(map(key, _rows(serial)))
     assert main(["sweep", "--cpus", "4", "--executor", "dask://127.0.0.1:1"]) == 2
     assert "cannot reach the dask scheduler at 127.0.0.1:1" in capsys.readouterr().err
+
+
+class _Tty:
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+
+def test_the_progress_bar_shows_rate_and_eta_on_a_terminal_only() -> None:
+    from kapic.cli.sweep import _Progress
+
+    clock = iter([0.0, 2.0, 4.0]).__next__
+    tty = _Tty(True)
+    bar = _Progress(10, tty, clock)  # type: ignore[arg-type]
+    bar(5)
+    assert "sweep [" in tty.text and "5/10 runs, 2.5/s, ETA 2 s" in tty.text
+    bar.close()
+    pipe = _Tty(False)
+    quiet = _Progress(10, pipe, iter([0.0, 1.0]).__next__)  # type: ignore[arg-type]
+    quiet(5)
+    quiet.close()
+    assert pipe.text == ""
+
+
+def test_an_online_plot_counts_every_run(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out.jsonl"
+    assert main(["sweep", "--kernel", "seed", "--platform", "tdx", "--cpus", "4", "--param",
+                 "vcpu_delay_ns=0,50000", "-o", str(out)]) == 0
+    png = tmp_path / "online.png"
+    assert main(["sweep", "report", str(out), "--plot", str(png), "--metric", "online",
+                 "--x", "param.vcpu_delay_ns"]) == 0
+    assert png.stat().st_size > 1000
