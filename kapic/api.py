@@ -116,8 +116,12 @@ def load_madt_noted(path: str, host: PluginHost | None = None, table: int | None
     return madt, note
 
 
-def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
-    """Make the machine ``spec`` describes, ready to :meth:`~Machine.boot`."""
+def build_machine(spec: BootSpec, plugins: PluginHost | None = None, *,
+                  recording: str = "full") -> Machine:
+    """Make the machine ``spec`` describes, ready to :meth:`~Machine.boot`.
+
+    ``recording``: ``full`` (every trace event and span), ``spans`` (what compare and its
+    plot use) or ``summary`` (neither): a boot records what its consumer reads."""
     from kapic.hw.memory import Visibility
 
     host = plugins or PluginHost()
@@ -192,6 +196,7 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None) -> Machine:
         firmware_madt=published,
         fault_hooks=[(host.owner(host.fault(name)), name, ctx) for name, ctx in faults.items()],
         **({} if spec.wall_budget_s is None else {"wall_budget_s": spec.wall_budget_s}),
+        recording=recording,
     )
     machine.spec_json = spec.to_json()
     machine.madt_note = madt_note
@@ -259,9 +264,11 @@ def run_boot(
     *,
     plugins: PluginHost | None = None,
     progress: Callable[[int, int], None] | None = None,
+    recording: str = "full",
 ) -> BootResult:
-    """Build the machine ``spec`` describes and boot it."""
-    machine = build_machine(spec, plugins)
+    """Build the machine ``spec`` describes and boot it (``recording`` as for
+    :func:`build_machine`)."""
+    machine = build_machine(spec, plugins, recording=recording)
     machine.progress = progress
     return machine.boot()
 

@@ -100,6 +100,7 @@ class Machine:
         visibility: Visibility | None = None,
         method: str = "auto",
         wall_budget_s: float | None = DEFAULT_WALL_BUDGET_S,
+        recording: str = "full",
         firmware_owner: PluginRef | None = None,
         firmware_madt: Madt | None = None,
         fault_hooks: Sequence[tuple[PluginRef, str, FaultContext]] = (),
@@ -121,7 +122,7 @@ class Machine:
         #: the table the firmware hands to the kernel
         self.madt = madt
         self.engine = Engine()
-        self.recorder = Recorder(self.engine, COUNTERS)
+        self.recorder = Recorder(self.engine, COUNTERS, level=recording)
         # The hardware is what the firmware's table describes: one CPU per enabled entry.
         # (from the table the firmware published: a fault may hide a CPU from the kernel)
         hardware = firmware_madt or madt

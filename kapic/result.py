@@ -97,6 +97,10 @@ class BootResult:
     bringup: dict[str, str] = field(default_factory=dict)
     #: what was booted (``BootSpec.to_json()``), so the run can be replayed from its JSON
     spec: dict[str, Any] | None = None
+    #: what the boot recorded (``kapic.sim.recorder.LEVELS``): ``full`` keeps every trace
+    #: event, ``spans`` the spans and only the trace events the reasons are made of,
+    #: ``summary`` neither
+    recording: str = "full"
 
     @property
     def cpus_online(self) -> int:
@@ -137,6 +141,7 @@ class BootResult:
                 for c in self.cpus
             ],
             "log": list(self.log),
+            "recording": self.recording,
             "trace": [[e.t_ns, e.cpu, e.kind, e.detail] for e in self.trace],
             "spans": [[s.cpu, s.name, s.start_ns, s.end_ns, s.target] for s in self.spans],
             "events": self.events,

@@ -100,7 +100,7 @@ def _run_one(spec: Any, host: Any, label: str) -> BootResult:
 
     bar = progress_bar(label=label)
     try:
-        result = run_boot(spec, plugins=host, progress=bar)
+        result = run_boot(spec, plugins=host, progress=bar, recording="spans")
     except MissingFirmwareError as exc:  # the platform's firmware plugin is not installed
         return not_possible(spec, f"cannot be set up: {exc}")
     except PluginError as exc:  # a plugin broke the run before it started: a row says so

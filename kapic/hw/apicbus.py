@@ -58,7 +58,8 @@ class ApicBus:
                  asserted: bool) -> bool:
         """Deliver an IPI from CPU ``src``; False when no APIC accepts it."""
         index = self._by_apic_id.get(dest)
-        self.recorder.event(src, "ipi", f"mode=0x{mode:x} vector=0x{vector:x} dest=0x{dest:x}")
+        if self.recorder.tracing:
+            self.recorder.event(src, "ipi", f"mode=0x{mode:x} vector=0x{vector:x} dest=0x{dest:x}")
         platform = self.platform
         if index is None:
             return platform.hypervisor != "none"  # a VMM drops it silently
@@ -100,5 +101,6 @@ class ApicBus:
             if cpu.state != "wait-for-sipi":
                 self.recorder.event(index, "sipi-dropped", f"state {cpu.state}")
                 return
-            self.recorder.event(index, "sipi", f"vector 0x{vector:x}")
+            if self.recorder.tracing:
+                self.recorder.event(index, "sipi", f"vector 0x{vector:x}")
             self._start_cpu(cpu, vector << 12, "real")

@@ -189,6 +189,12 @@ class Kernel:
         t, level, line = self.log[at]
         self.log[at] = (t, level, line + "".join(parts))
 
+    @property
+    def tracing(self) -> bool:
+        """Whether the boot keeps every trace event (``--trace``, the API's default): skip
+        formatting a costly detail when not."""
+        return self.env.recorder.tracing
+
     def trace(self, kind: str, detail: str = "", cpu: int = 0) -> None:
         """A trace instant on logical CPU ``cpu``."""
         self.env.recorder.event(cpu, kind, detail)

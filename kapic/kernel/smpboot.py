@@ -83,7 +83,8 @@ def do_boot_cpu(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, int]:
     name = getattr(hook, "__name__", repr(hook))
     kcpu.wakeup_handler = name
     kcpu.kick_start_ns = start = kernel.now
-    kernel.trace("kick", f"{name}(apicid=0x{kcpu.apic_id:x}, start_ip=0x{start_ip:x})")
+    if kernel.tracing:  # a detail worth formatting only when the trace keeps it
+        kernel.trace("kick", f"{name}(apicid=0x{kcpu.apic_id:x}, start_ip=0x{start_ip:x})")
     # A plugin's handler that raises, is no generator function or returns anything but an
     # int errno ends the boot here (a PluginFault), naming the plugin and this CPU.
     ret: int = yield from kernel.boundary.run(
@@ -146,7 +147,8 @@ def start_secondary(kernel: Kernel, cpu: Cpu, entry: int, mode: str) -> Generato
         cpu.state = "crashed"
         return
     start = kernel.now
-    kernel.trace("ap-start", f"entry 0x{entry:x} ({mode} mode)", kcpu.cpu)
+    if kernel.tracing:
+        kernel.trace("ap-start", f"entry 0x{entry:x} ({mode} mode)", kcpu.cpu)
     yield kernel.jittered("ap_alive_ns")
     if kernel.platform.param("ucode_load_ns") and kernel.primary_thread(kcpu.apic_id):
         yield kernel.jittered("ucode_load_ns")  # load_ucode_ap on the core's first thread

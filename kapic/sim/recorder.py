@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable
 from kapic.result import Span, TraceEvent
 from kapic.sim.engine import Engine
 
-__all__ = ["LogLine", "Recorder"]
+__all__ = ["KEPT_EVENTS", "LEVELS", "LogLine", "Recorder"]
+
+#: what a boot records: ``full`` (every trace event and span), ``spans`` (the spans, and of
+#: the trace only what the result's reasons are made of), ``summary`` (neither)
+LEVELS = ("full", "spans", "summary")
+#: the trace events every level keeps (the classification reads them)
+KEPT_EVENTS = frozenset({"ap-late-alive"})
 
 #: (simulated time in ns, level, message); level is ``debug``, ``info``, ``warn`` or ``err``
 LogLine = tuple[int, str, str]
@@ -22,8 +28,16 @@ LogLine = tuple[int, str, str]
 class Recorder:
     """Log, trace, spans, counters, reasons and progress of one simulated boot."""
 
-    def __init__(self, engine: Engine, counters: Iterable[str] = ()) -> None:
+    def __init__(self, engine: Engine, counters: Iterable[str] = (), *,
+                 level: str = "full") -> None:
+        if level not in LEVELS:
+            raise ValueError(f"recording level {level!r} is not one of {', '.join(LEVELS)}")
         self._engine = engine
+        #: one of :data:`LEVELS`
+        self.level = level
+        #: whether every trace event is kept (callers may skip formatting one when not)
+        self.tracing = level == "full"
+        self._spans = level != "summary"
         self.log: list[LogLine] = []
         self.trace: list[TraceEvent] = []
         self.spans: list[Span] = []
@@ -44,11 +58,13 @@ class Recorder:
 
     def event(self, cpu: int, kind: str, detail: str = "") -> None:
         """A trace instant on ``cpu`` at the current simulated time."""
-        self.trace.append(TraceEvent(self._engine.now, cpu, kind, detail))
+        if self.tracing or kind in KEPT_EVENTS:
+            self.trace.append(TraceEvent(self._engine.now, cpu, kind, detail))
 
     def span(self, cpu: int, name: str, start_ns: int, target: int) -> None:
         """A timeline slice ``[start_ns, now)`` on ``cpu`` about CPU ``target``."""
-        self.spans.append(Span(cpu, name, start_ns, self._engine.now, target))
+        if self._spans:
+            self.spans.append(Span(cpu, name, start_ns, self._engine.now, target))
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to the counter ``name``."""

@@ -55,6 +55,7 @@ class FakeApi:
     outcome: dict[tuple[str, str], ResultKind] = field(default_factory=dict)
     hosts: list[object] = field(default_factory=list)
     madt_bytes: list[bytes] = field(default_factory=list)
+    recordings: list[str] = field(default_factory=list)
 
     def compare_plan(
         self,
@@ -77,7 +78,9 @@ class FakeApi:
         *,
         plugins: object = None,
         progress: Callable[[int, int], None] | None = None,
+        recording: str = "full",
     ) -> BootResult:
+        self.recordings.append(recording)
         self.specs.append(spec)
         self.hosts.append(plugins)
         if spec.madt is not None:
@@ -133,6 +136,7 @@ def _expected(api: FakeApi) -> list[BootResult]:
 def test_defaults_run_the_whole_plan(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare"]) == 0
     assert [(s.method, s.platform) for s in api.specs] == PLAN
+    assert set(api.recordings) == {"spans"}  # compare reads the spans, never the event trace
     assert {(s.cpus, s.kernel, s.madt, s.seed) for s in api.specs} == {(8, "latest", None, 0)}
     out, err = capsys.readouterr()
     assert out == render_compare(_expected(api))

@@ -84,3 +84,37 @@ def test_two_machines_booted_interleaved_share_no_state() -> None:
     assert [_json(result_a), _json(inner["b"]), _json(inner["c"])] == solo
     # and the drivers of one kernel are not the other's objects
     assert machine_a.kernel.registry.drivers[0] is not machine_b.kernel.registry.drivers[0]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        BootSpec(platform="tdx", kernel="seed", cpus=6, seed=3,
+                 params={"vcpu_delay_ns": "100000"}),  # the kernel gives up: ap-late-alive
+        BootSpec(platform="kvm", kernel="6.11", cpus=6, seed=3),
+        BootSpec(platform="bare-metal", cpus=16, seed=1),
+    ],
+    ids=["tdx-seed-late", "kvm-6.11", "bare-metal"],
+)
+def test_recording_levels_change_what_is_kept_never_the_result(spec: BootSpec) -> None:
+    full, spans, summary = (run_boot(spec, recording=level)
+                            for level in ("full", "spans", "summary"))
+    assert (full.recording, spans.recording, summary.recording) == ("full", "spans", "summary")
+    assert len(full.trace) > len(spans.trace)
+    assert spans.spans == full.spans and full.spans and not summary.spans
+    # the trace events a reason is made of survive every level
+    kept = [e for e in full.trace if e.kind == "ap-late-alive"]
+    assert spans.trace == kept and summary.trace == kept
+
+    def rest(result: BootResult) -> Any:
+        out = _json(result)
+        for key in ("recording", "trace", "spans"):
+            del out[key]
+        return out
+
+    assert rest(full) == rest(spans) == rest(summary)
+
+
+def test_an_unknown_recording_level_is_refused() -> None:
+    with pytest.raises(ValueError, match="recording level 'everything'"):
+        run_boot(BootSpec(cpus=2), recording="everything")
