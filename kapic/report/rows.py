@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
 from kapic.report.stats import nearest_rank
@@ -246,7 +247,13 @@ class Row:
         """One figure per run, in run (seed) order."""
         if part == "total":
             return [r.sim_time_ns if r.result == "ok" else None for r in self.runs]
-        return [getattr(cost_split(r), part) for r in self.runs]
+        return [getattr(split, part) for split in self.splits]
+
+    @cached_property
+    def splits(self) -> tuple[CostSplit, ...]:
+        """:func:`cost_split` of each run, in run order (computed once: the table, the
+        verdict and the plot all read it)."""
+        return tuple(cost_split(r) for r in self.runs)
 
     def differs(self, other: Row, part: str) -> bool:
         """Whether this row's figure differs from ``other``'s beyond run-to-run variation."""
