@@ -169,6 +169,9 @@ class Engine:
         self.failures: list[tuple[str, BaseException]] = []
         #: (lo, hi, callback(addr, size)) called when bytes in [lo, hi) become visible
         self._write_hooks: list[tuple[int, int, Callable[[int, int], None]]] = []
+        # one bound method each, so the loop can tell a process's resume by identity
+        self._resume: Callable[[Any], None] = self._resume_token
+        self._timeout: Callable[[Any], None] = self._wait_timeout
 
     @property
     def pending(self) -> bool:
@@ -212,7 +215,7 @@ class Engine:
     def process(self, gen: ProcessGen, name: str, *, relax_ns: int = 100, delay: int = 0) -> Process:
         """Start ``gen`` as a process ``delay`` ns from now."""
         proc = Process(gen, name, relax_ns)
-        self.schedule(delay, self._resume_token, (proc, proc._token, None))
+        self.schedule(delay, self._resume, (proc, proc._token, None))
         return proc
 
     def signal(self, name: str = "") -> Signal:
@@ -229,15 +232,24 @@ class Engine:
         pop = heapq.heappop
         self._stopped = False
         limit = max_events if max_events is not None else -1
-        resume, timeout = self._resume_token, self._wait_timeout
+        resume, timeout, step = self._resume, self._timeout, self._step
         while heap and not self._stopped and self.events != limit:
             t, _seq, fn, arg = heap[0]
             if until is not None and t > until:
                 self.now = until
                 return
             pop(heap)
-            if (fn == resume or fn == timeout) and arg[1] != arg[0]._token:
-                continue  # a stale wake-up (the process moved on): costs no time
+            if fn is resume:  # the common case, inlined: a process's next step
+                proc = arg[0]
+                if arg[1] != proc._token:
+                    continue  # a stale wake-up (the process moved on): costs no time
+                self.now = t
+                self.events += 1
+                if proc.alive:
+                    step(proc, arg[2])
+                continue
+            if fn is timeout and arg[1] != arg[0]._token:
+                continue
             self.now = t
             self.events += 1
             fn(arg)
@@ -268,28 +280,34 @@ class Engine:
             return
         finally:
             self.current = None
+        if type(command) is int and command >= 0:  # the common case, inlined: a delay
+            proc.spin_reads = None
+            self._seq += 1
+            heapq.heappush(self._heap, (self.now + command, self._seq, self._resume,
+                                        (proc, proc._token, None)))
+            return
         self._dispatch(proc, command)
 
     def _dispatch(self, proc: Process, command: object) -> None:
         token = proc._token
         if type(command) is int:
             proc.spin_reads = None
-            self.schedule(command, self._resume_token, (proc, token, None))
+            self.schedule(command, self._resume, (proc, token, None))
         elif command is RELAX:
             proc.spin_reads = None
-            self.schedule(proc.relax_ns, self._resume_token, (proc, token, None))
+            self.schedule(proc.relax_ns, self._resume, (proc, token, None))
         elif command is SPIN:
             self._spin(proc, token)
         elif isinstance(command, Wait):
             proc.spin_reads = None
             sig = command.signal
             if sig.fired:
-                self.schedule(0, self._resume_token, (proc, token, True))
+                self.schedule(0, self._resume, (proc, token, True))
                 return
             proc.wait_signal = sig
             sig._waiters.append(proc)
             if command.timeout is not None:
-                self.schedule(command.timeout, self._wait_timeout, (proc, token))
+                self.schedule(command.timeout, self._timeout, (proc, token))
         else:
             exc = TypeError(f"process {proc.name} yielded {command!r}")
             proc.alive = False
@@ -307,7 +325,7 @@ class Engine:
 
     def _wake_waiter(self, proc: Process, value: bool) -> None:
         proc.wait_signal = None
-        self.schedule(0, self._resume_token, (proc, proc._token, value))
+        self.schedule(0, self._resume, (proc, proc._token, value))
 
     def _spin(self, proc: Process, token: int) -> None:
         reads = proc.reads
@@ -326,7 +344,7 @@ class Engine:
                 proc.spin_start = self.now
             proc.spin_reads = reads if reads else None
             proc.spin_loop = None
-        self.schedule(proc.relax_ns, self._resume_token, (proc, token, None))
+        self.schedule(proc.relax_ns, self._resume, (proc, token, None))
 
     def notify_write(self, addr: int, size: int) -> None:
         """Called by memory when ``size`` bytes at ``addr`` become visible to other CPUs."""
@@ -348,7 +366,7 @@ class Engine:
             # The loop read the old value up to now; it sees the new one on its next read.
             proc.spin_loop = None
             proc.spin_reads = None
-            self.schedule(delay, self._resume_token, (proc, proc._token, None))
+            self.schedule(delay, self._resume, (proc, proc._token, None))
 
     def _unwatch(self, proc: Process) -> None:
         for a in proc.watching:
