@@ -59,6 +59,15 @@ SHARED: Final = ROOT / ".." / "shared" / "data"
 #: The exit statuses kapic documents (kapic/errors.py ExitCode).
 EXIT_STATUSES: Final = frozenset({0, 1, 2, 4})
 KERNELS: Final = (KernelVersion((5, 19)), KernelVersion((6, 6)), KernelVersion((6, 11)))
+#: every fault scenario, with its default and some chosen parameters
+_FAULTS: Final = (
+    "ap-ack-2-bytes", "ap-ack-wrong-cpu", "ap-late-ack", "ap-late-ack:us=50", "ap-never-ack",
+    "fw-32bit-vector", "fw-ignore-command", "ipi-drop", "ipi-drop:p=0.5", "ipi-duplicate",
+    "vcpu-delay", "vcpu-delay:us=20000", "vcpu-delay-random:max_us=100", "vcpu-never-runs:cpu=1",
+    "vmm-late-wake", "vmm-wrong-apicid:cpu=1,as=2", "double-wakeup:cpu=1", "plugin-plain-store",
+    "madt-corrupt", "madt-duplicate-apic-id:cpu=1", "madt-no-boot-cpu",
+    "madt-x2apic-placeholders:n=3", "mailbox-overlaps-ram", "mailbox-unaligned", "mailbox-zero",
+)
 
 
 class PropertyFailed(AssertionError):
@@ -552,8 +561,15 @@ def boot_commands(draw: st.DrawFn, extreme: bool = False) -> Command:
                               st.sampled_from(["bogus", ""])).map(lambda v: ["--platform", v]),
         "--method": _mostly(st.sampled_from(["init-sipi", "acpi-mailbox"])).map(
             lambda v: ["--method", v]),
-        "--kernel": _mostly(st.sampled_from(["seed", "6.11"]), st.just("5.19")).map(
+        "--kernel": _mostly(st.sampled_from(["seed", "5.19", "6.1", "6.5", "6.11", "6.12",
+                                             "7.2", "latest"]),
+                            st.sampled_from(["5.18", "7.3", "6.12.77", "upstream"])).map(
             lambda v: ["--kernel", v]),
+        "--fault": st.lists(_mostly(st.sampled_from(_FAULTS), st.sampled_from(
+            ["vcpu-delay:us=-1", "ipi-drop:p=2", "vmm-wrong-apicid:cpu=1,as=99",
+             "vcpu-never-runs:cpu=0", "ap-late-ack:ms=1", "nosuch", "vcpu-delay:"])),
+                            min_size=1, max_size=2).map(
+            lambda vs: [a for v in vs for a in ("--fault", v)]),
         "--firmware": _mostly(st.sampled_from(["tdvf", "td-shim", "td-shim-noack",
                                                "sipi-wait"])).map(lambda v: ["--firmware", v]),
         "--param": st.lists(_key_values(sorted(PARAM_DOCS), _mostly(number)),
