@@ -28,7 +28,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--relaxed-memory", action="store_true",
                         help="plain stores become visible late and out of order (LKMM-style)")
     parser.add_argument("--trace", action="store_true",
-                        help="also print the event trace (and keep all of it in --json)")
+                        help="also print the event trace (and keep it and the spans in --json)")
     parser.add_argument("--offline", action="append", type=int, default=[], metavar="CPU",
                         help="after the boot, take logical CPU offline (repeatable)")
     parser.add_argument("--replay", metavar="FILE", default=None,
@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
     )
     # An error here still gives a --json object (kapic.cli.main prints it).
     host = PluginHost.from_options(args.plugin_options)
-    # the full event trace only for --trace; --json keeps the spans (the timeline)
-    recording = "full" if args.trace else "spans" if args.json else "summary"
+    # a boot records what its output shows: the trace and the spans (the timeline) for
+    # --trace, the summary otherwise (--json included)
+    recording = "full" if args.trace else "summary"
     machine = build_machine(spec, host, recording=recording)
     bad = [c for c in args.offline if not 0 < c < len(machine.kernel.cpus or machine.cpus)]
     if bad or len(set(args.offline)) != len(args.offline):

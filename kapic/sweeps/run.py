@@ -102,7 +102,7 @@ def run_point(job: tuple[int, Point, dict[str, Any], Sequence[str]],
     try:
         spec = spec_of(point, BootSpec.from_json(base_json))
         result = run_boot(spec, plugins=host or _worker_host(tuple(blocked)),
-                          recording="spans")
+                          recording="summary")
         row.update(result.to_json())
     except KapicError as exc:
         kind = ("plugin-error" if isinstance(exc, PluginError)
