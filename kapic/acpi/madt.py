@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, TypeAlias
 
@@ -63,6 +63,8 @@ class Madt:
     local_apic_address: int
     flags: int
     subtables: tuple[Subtable, ...] = ()
+    #: the byte image, made once (the table and its entries are immutable)
+    _image: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_bytes(self, *, fix_checksum: bool = False) -> bytes:
         """The table's bytes. The checksum byte is the header's unless *fix_checksum*.
@@ -70,6 +72,15 @@ class Madt:
         Raises :class:`MadtError` when ``header.length`` does not match the contents
         (use :func:`finalize_madt` after editing a table).
         """
+        image = self._image
+        if image is None:
+            image = self._pack()
+            object.__setattr__(self, "_image", image)
+        if fix_checksum:
+            return _with_checksum(image, (self.header.checksum - table_checksum(image)) & 0xFF)
+        return image
+
+    def _pack(self) -> bytes:
         try:
             fixed = _FIXED.pack(self.local_apic_address, self.flags)
         except struct.error as exc:
@@ -82,10 +93,7 @@ class Madt:
                 f"header length {self.header.length} but the contents make {length} bytes",
                 source="<madt>", offset=4, field="length",
             )
-        header = self.header
-        if fix_checksum:
-            header = dataclasses.replace(header, checksum=self.expected_checksum())
-        return header.pack() + body
+        return self.header.pack() + body
 
     def expected_checksum(self) -> int:
         """The checksum byte that makes the table sum to zero."""
@@ -116,5 +124,13 @@ def finalize_madt(madt: Madt) -> Madt:
         offset += fixed.length
     header = dataclasses.replace(madt.header, length=offset, checksum=0)
     draft = dataclasses.replace(madt, header=header, subtables=tuple(entries))
-    checksum = (-table_checksum(draft.to_bytes())) & 0xFF
-    return dataclasses.replace(draft, header=dataclasses.replace(header, checksum=checksum))
+    image = draft.to_bytes()
+    checksum = (-table_checksum(image)) & 0xFF
+    final = dataclasses.replace(draft, header=dataclasses.replace(header, checksum=checksum))
+    object.__setattr__(final, "_image", _with_checksum(image, checksum))  # packed once
+    return final
+
+
+def _with_checksum(image: bytes, checksum: int) -> bytes:
+    """``image`` with its header's checksum byte (offset 9) set to ``checksum``."""
+    return image[:9] + bytes((checksum,)) + image[10:]

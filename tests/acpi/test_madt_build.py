@@ -118,3 +118,17 @@ def test_subtable_validation() -> None:
     with pytest.raises(MadtError):
         MpWakeup(1, 0, reset_vector=-1)
     assert IoApic(0, 0xFEC00000, extra=b"x").length == 13
+
+
+@pytest.mark.parametrize("kwargs", DESCRIPTIONS)
+def test_the_cached_image_is_the_packed_table(kwargs: dict[str, object]) -> None:
+    """finalize_madt hands back the image it packed; it equals a fresh pack of the same
+    table, and fix_checksum and a changed header are computed from the right bytes."""
+    madt = describe_madt(**kwargs)  # type: ignore[arg-type]
+    image = madt.to_bytes()
+    uncached = dataclasses.replace(madt)  # a copy starts without an image
+    assert uncached.to_bytes() == image and madt.to_bytes() is image
+    wrong = dataclasses.replace(madt, header=dataclasses.replace(madt.header, checksum=0x5A))
+    assert not wrong.checksum_ok and wrong.to_bytes()[9] == 0x5A
+    assert wrong.to_bytes(fix_checksum=True) == image
+    assert wrong == dataclasses.replace(wrong)  # the image takes no part in equality
