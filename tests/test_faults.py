@@ -290,6 +290,18 @@ def test_a_duplicate_enabled_apic_id_is_reported() -> None:
     assert any("lists APIC ID 0x0 for two enabled processors" in r for r in result.reasons)
 
 
+def test_a_duplicate_of_an_x2apic_boot_cpu_becomes_an_x2apic_entry(tmp_path: Path) -> None:
+    # found by bench/fuzz_madt.py: the boot CPU's ID 0x12c does not fit CPU1's 8-bit entry
+    from kapic.acpi import build_madt, describe_madt
+
+    table = tmp_path / "apic.bin"
+    table.write_bytes(build_madt(describe_madt(apic_ids=[0x12C, 1, 2])))
+    result = run_boot(BootSpec(madt=str(table), faults=("madt-duplicate-apic-id",)),
+                      plugins=HOST)
+    assert result.result == "ok" and result.cpus_requested == 2
+    assert any("lists APIC ID 0x12c for two enabled processors" in r for r in result.reasons)
+
+
 def test_the_plain_store_fault_does_nothing_without_a_mailbox() -> None:
     result = run_boot(BootSpec(platform="kvm", cpus=3, faults=("plugin-plain-store",)),
                       plugins=HOST)

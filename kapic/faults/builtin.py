@@ -79,7 +79,11 @@ def _duplicate_apic_id(ctx: FaultContext, p: Mapping[str, Any]) -> None:
         first, target = entries[cpus[0]], entries[cpus[copy_of]]
         boot_id = (first.apic_id if isinstance(first, LocalApic)
                    else first.x2apic_id if isinstance(first, LocalX2Apic) else 0)
-        if isinstance(target, LocalApic):
+        if isinstance(target, LocalApic) and boot_id > 0xFF:
+            # an ID a Processor Local APIC entry cannot hold: firmware lists it as x2APIC
+            entries[cpus[copy_of]] = LocalX2Apic(x2apic_id=boot_id, flags=target.flags,
+                                                 acpi_processor_uid=target.acpi_processor_uid)
+        elif isinstance(target, LocalApic):
             entries[cpus[copy_of]] = dataclasses.replace(target, apic_id=boot_id)
         elif isinstance(target, LocalX2Apic):
             entries[cpus[copy_of]] = dataclasses.replace(target, x2apic_id=boot_id)
