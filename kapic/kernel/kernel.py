@@ -290,8 +290,9 @@ class Kernel:
         """Give the next logical CPU number to ``apic_id`` (``generic_processor_info``)."""
         e = self.engine
         n = len(self.cpus)
-        kcpu = KernelCpu(n, apic_id, present, hw_index, e.signal(f"alive{n}"),
-                         e.signal(f"should_online{n}"), e.signal(f"online{n}"))
+        # the signals' names are constants: a CPU's three are its KernelCpu's attributes
+        kcpu = KernelCpu(n, apic_id, present, hw_index, e.signal("alive"),
+                         e.signal("should_online"), e.signal("online"))
         self.cpus.append(kcpu)
         self._present_aps = None
         if hw_index is not None:

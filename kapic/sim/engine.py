@@ -83,7 +83,8 @@ class Signal:
 
     def __init__(self, engine: Engine, name: str = "") -> None:
         self._engine = engine
-        self._waiters: list[Process] = []
+        #: the processes waiting, made on the first wait (most signals never have one)
+        self._waiters: list[Process] | None = None
         self.fired = False
         self.name = name
         self.value: object = None
@@ -93,8 +94,8 @@ class Signal:
             return
         self.fired = True
         self.value = value
-        waiters, self._waiters = self._waiters, []
-        for proc in waiters:
+        waiters, self._waiters = self._waiters, None
+        for proc in waiters or ():
             self._engine._wake_waiter(proc, True)
 
 
@@ -144,6 +145,17 @@ class Process:
         self._token = 0
 
 
+def _exhausted() -> ProcessGen:
+    """A generator that has already finished."""
+    def nothing() -> ProcessGen:
+        return
+        yield  # a generator function
+
+    gen = nothing()
+    next(gen, None)
+    return gen
+
+
 def _innermost(gen: ProcessGen) -> object:
     """The generator that yielded, at the end of a ``yield from`` chain."""
     g: Any = gen
@@ -172,6 +184,8 @@ class Engine:
         # one bound method each, so the loop can tell a process's resume by identity
         self._resume: Callable[[Any], None] = self._resume_token
         self._timeout: Callable[[Any], None] = self._wait_timeout
+        #: what a finished process's ``gen`` becomes (one exhausted generator per engine)
+        self._spent: ProcessGen = _exhausted()
 
     @property
     def pending(self) -> bool:
@@ -269,6 +283,7 @@ class Engine:
         except StopIteration as stop:
             proc.alive = False
             proc.result = stop.value
+            proc.gen = self._spent  # a finished generator holds nothing worth keeping
             return
         except SimulationAbort:
             proc.alive = False
@@ -305,7 +320,10 @@ class Engine:
                 self.schedule(0, self._resume, (proc, token, True))
                 return
             proc.wait_signal = sig
-            sig._waiters.append(proc)
+            if sig._waiters is None:
+                sig._waiters = [proc]
+            else:
+                sig._waiters.append(proc)
             if command.timeout is not None:
                 self.schedule(command.timeout, self._timeout, (proc, token))
         else:
@@ -319,7 +337,7 @@ class Engine:
         if proc.alive and token == proc._token and proc.wait_signal is not None:
             sig = proc.wait_signal
             proc.wait_signal = None
-            if proc in sig._waiters:
+            if sig._waiters is not None and proc in sig._waiters:
                 sig._waiters.remove(proc)
             self._step(proc, False)
 
@@ -389,7 +407,7 @@ class Engine:
         """End a process (its CPU was reset); any pending resume is dropped."""
         self._unwatch(proc)
         sig = proc.wait_signal
-        if sig is not None and proc in sig._waiters:
+        if sig is not None and sig._waiters is not None and proc in sig._waiters:
             sig._waiters.remove(proc)
         proc.alive = False
         proc._token += 1
