@@ -223,6 +223,7 @@ NOT_RUN = {
     r"^dask (scheduler|worker)": "starts a dask cluster (tests/sweep/test_sweep.py runs one)",
     r"^pip install ": "installs into the environment (the suite runs installed)",
     r"--executor dask://scheduler": "needs the cluster above (tests/sweep runs a LocalCluster)",
+    r"^python bench/bench_\w+\.py": "a benchmark: tests/test_bench_smoke.py runs each, small",
 }
 #: a sentence that makes a page's section run with a plugin distribution installed
 _INSTALLED = re.compile(r"distribution `([\w-]+)` with the entry point\s+`([\w-]+) = \"([\w.:]+)\"`")
