@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kapic.cli.common import add_machine_options, key_values, platform_params, watchdog_ns
+from kapic.cli.common import (
+    add_machine_options,
+    key_values,
+    platform_params,
+    watchdog_ns,
+    whole_number,
+)
 from kapic.errors import ConfigError, ExitCode, InputError, MissingFirmwareError, PluginError
 
 if TYPE_CHECKING:
+    from kapic.api import BootSpec
+    from kapic.plugin import PluginHost
     from kapic.result import BootResult
 
 __all__ = ["DEFAULT_REPEAT", "add_parser", "run"]
@@ -41,6 +50,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, metavar="N",
                    help="run each row under N seeds (--seed, --seed+1, ...) and show the "
                    f"median and the spread (default {DEFAULT_REPEAT})")
+    p.add_argument("--jobs", type=whole_number, default=1, metavar="N",
+                   help="run the boots on N local processes (the same results, sooner on a "
+                   "machine with N cores; default 1)")
     p.add_argument("--same-platform", action="store_true",
                    help="compare methods only on platforms where several apply")
     p.add_argument("--blame", action="store_true", help="also list the slowest CPUs first")
@@ -94,11 +106,12 @@ def _spool(stack: contextlib.ExitStack, source: str) -> str:
     return str(path)
 
 
-def _run_one(spec: Any, host: Any, label: str) -> BootResult:
+def _run_one(spec: Any, host: Any, label: str | None) -> BootResult:
+    """One run of a row (``label`` None: no progress bar, for a worker process)."""
     from kapic.api import mark_unavailable, not_possible, plugin_error, run_boot
     from kapic.report import progress_bar
 
-    bar = progress_bar(label=label)
+    bar = None if label is None else progress_bar(label=label)
     try:
         result = run_boot(spec, plugins=host, progress=bar, recording="spans")
     except MissingFirmwareError as exc:  # the platform's firmware plugin is not installed
@@ -109,6 +122,61 @@ def _run_one(spec: Any, host: Any, label: str) -> BootResult:
         if bar is not None:
             bar.close()
     return result if result.result == "plugin-error" else mark_unavailable(result, host)
+
+
+@functools.lru_cache(maxsize=4)
+def _worker_host(options: tuple[str, ...]) -> PluginHost:
+    """A worker process's plugins, loaded once per process (``-p`` options as given)."""
+    from kapic.plugin import PluginHost
+
+    return PluginHost.from_options(list(options))
+
+
+def _run_job(job: tuple[BootSpec, tuple[str, ...]]) -> BootResult:
+    """One run in a worker process (a top-level function, so the pool can pickle it)."""
+    spec, options = job
+    return _run_one(spec, _worker_host(options), None)
+
+
+def _run_parallel(rows: list[list[BootSpec]], options: tuple[str, ...],
+                  jobs: int) -> list[BootResult]:
+    """Every row's runs on ``jobs`` processes, in the order the serial loop gives them: each
+    row's first run, then the others of the rows that were possible (as serially, a row that
+    is not possible runs once). Each boot is deterministic, so the results are the same."""
+    from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+
+    from kapic.report import progress_bar
+
+    bar = progress_bar(label=f"compare, {jobs} processes", unit="runs")
+    total = sum(len(specs) for specs in rows)
+    done = 0
+
+    def wait(futures: list[Future[BootResult]]) -> list[BootResult]:
+        nonlocal done
+        for _ in as_completed(futures):
+            done += 1
+            if bar is not None:
+                bar(done, total)
+        return [f.result() for f in futures]
+
+    try:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            firsts = wait([pool.submit(_run_job, (specs[0], options)) for specs in rows])
+            total -= sum(len(specs) - 1 for specs, first in zip(rows, firsts, strict=True)
+                         if first.result == "not-applicable")
+            later = [[pool.submit(_run_job, (spec, options)) for spec in specs[1:]]
+                     if first.result != "not-applicable" else []
+                     for specs, first in zip(rows, firsts, strict=True)]
+            rest = wait([f for futures in later for f in futures])
+    finally:
+        if bar is not None:
+            bar.close()
+    results: list[BootResult] = []
+    it = iter(rest)
+    for first, futures in zip(firsts, later, strict=True):
+        results.append(first)
+        results.extend(next(it) for _ in futures)
+    return results
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,6 +218,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     if not 1 <= args.repeat <= 1000:
         raise ConfigError(f"--repeat {args.repeat}: must be between 1 and 1000")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: give at least 1 process")
     host = PluginHost.from_options(args.plugin_options)
     if args.firmware is not None:
         host.firmware(args.firmware)  # an unknown model is a usage error before any run
@@ -168,10 +238,7 @@ def _compare(args: argparse.Namespace) -> int:
     if not plan:
         raise ConfigError("nothing to compare: no wakeup method is installed (plugins blocked, "
                           f"or {AUTOLOAD_ENV} set?)")
-    results: list[BootResult] = []
-    for index, (method, platform) in enumerate(plan, start=1):
-        for repeat in range(args.repeat):
-            spec = BootSpec(
+    rows = [[BootSpec(
                 platform=platform,
                 kernel=args.kernel,
                 method=method,
@@ -184,14 +251,20 @@ def _compare(args: argparse.Namespace) -> int:
                 watchdog_ns=watchdog,
                 firmware=args.firmware,
                 faults=tuple(args.fault),
-            )
-            label = f"[{index}/{len(plan)}] {method} on {platform}"
-            if args.repeat > 1:
-                label += f", run {repeat + 1}/{args.repeat}"
-            result = _run_one(spec, host, label)
-            results.append(result)
-            if result.result == "not-applicable":
-                break  # what the platform cannot do, no seed changes
+            ) for repeat in range(args.repeat)] for method, platform in plan]
+    if args.jobs > 1:
+        results = _run_parallel(rows, tuple(args.plugin_options), args.jobs)
+    else:
+        results = []
+        for index, specs in enumerate(rows, start=1):
+            for repeat, spec in enumerate(specs):
+                label = f"[{index}/{len(plan)}] {spec.method} on {spec.platform}"
+                if args.repeat > 1:
+                    label += f", run {repeat + 1}/{args.repeat}"
+                result = _run_one(spec, host, label)
+                results.append(result)
+                if result.result == "not-applicable":
+                    break  # what the platform cannot do, no seed changes
 
     _render(results, args)
     broken = [r for r in results if r.result == "plugin-error"]

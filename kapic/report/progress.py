@@ -26,12 +26,14 @@ class ProgressBar:
         stream: TextIO,
         *,
         label: str = "",
+        unit: str = "CPUs",
         width: int = 30,
         min_interval_s: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream
         self.label = label
+        self.unit = unit
         self.width = width
         self.min_interval_s = min_interval_s
         self._clock = clock
@@ -48,7 +50,7 @@ class ProgressBar:
         filled = self.width * min(done, total) // total if total > 0 else 0
         bar = "#" * filled + "." * (self.width - filled)
         prefix = f"{self.label} " if self.label else ""
-        self.stream.write(f"\r\x1b[2K{prefix}[{bar}] {done}/{total} CPUs")
+        self.stream.write(f"\r\x1b[2K{prefix}[{bar}] {done}/{total} {self.unit}")
         self.stream.flush()
         self._drawn = True
 
@@ -61,11 +63,12 @@ class ProgressBar:
         self._last_draw = None
 
 
-def progress_bar(stream: TextIO | None = None, *, label: str = "") -> ProgressBar | None:
+def progress_bar(stream: TextIO | None = None, *, label: str = "",
+                 unit: str = "CPUs") -> ProgressBar | None:
     """A :class:`ProgressBar` on ``stream`` (default stderr), or None when it is not a TTY."""
     stream = sys.stderr if stream is None else stream
     try:
         tty = stream.isatty()
     except (AttributeError, ValueError):
         tty = False
-    return ProgressBar(stream, label=label) if tty else None
+    return ProgressBar(stream, label=label, unit=unit) if tty else None
