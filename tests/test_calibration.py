@@ -28,5 +28,7 @@ def test_the_docs_table_is_the_scripts_output() -> None:
 
 def test_fitted_rows_fit_and_predictions_are_within_their_documented_error() -> None:
     for row in _calibrate().rows():
+        if row.not_comparable:  # shown with its reason, and docs/calibration.md explains it
+            continue
         bound = 0.02 if row.fitted else 0.25
         assert abs(row.error) <= bound, (row.what, row.error)
