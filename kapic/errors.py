@@ -39,6 +39,20 @@ class KapicError(Exception):
 
     exit_code: ExitCode = ExitCode.FAILED
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable whatever a subclass's __init__ takes, so an error raised in a worker
+        # process (kapic compare --jobs, kapic sweep) reaches the parent whole.
+        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore_error(cls: type[KapicError], args: tuple[Any, ...],
+                   state: dict[str, Any]) -> KapicError:
+    """A pickled :class:`KapicError` (see ``KapicError.__reduce__``)."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class InputError(KapicError):
     """Bad input data: names the source, the byte offset and the field."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -138,44 +139,65 @@ def _run_job(job: tuple[BootSpec, tuple[str, ...]]) -> BootResult:
     return _run_one(spec, _worker_host(options), None)
 
 
+def _ignore_sigint() -> None:
+    """A worker leaves Ctrl-C to the parent, which stops the pool (no trace per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_parallel(rows: list[list[BootSpec]], options: tuple[str, ...],
                   jobs: int) -> list[BootResult]:
     """Every row's runs on ``jobs`` processes, in the order the serial loop gives them: each
-    row's first run, then the others of the rows that were possible (as serially, a row that
-    is not possible runs once). Each boot is deterministic, so the results are the same."""
-    from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+    row's first run, then the others of the rows that were possible; as serially, a row ends
+    at its first run that is not possible. Each boot is deterministic, so the results are the
+    same. The first error a run raises stops the pool and is raised here, as is Ctrl-C."""
+    from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 
     from kapic.report import progress_bar
 
-    bar = progress_bar(label=f"compare, {jobs} processes", unit="runs")
     total = sum(len(specs) for specs in rows)
+    workers = min(jobs, total)
+    bar = progress_bar(label=f"compare, {workers} processes", unit="runs")
     done = 0
 
-    def wait(futures: list[Future[BootResult]]) -> list[BootResult]:
+    def gather(futures: list[Future[BootResult]]) -> list[BootResult]:
         nonlocal done
-        for _ in as_completed(futures):
-            done += 1
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in finished:
+                future.result()  # the first error, as soon as it is known
+            done += len(finished)
             if bar is not None:
                 bar(done, total)
         return [f.result() for f in futures]
 
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
     try:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            firsts = wait([pool.submit(_run_job, (specs[0], options)) for specs in rows])
-            total -= sum(len(specs) - 1 for specs, first in zip(rows, firsts, strict=True)
-                         if first.result == "not-applicable")
-            later = [[pool.submit(_run_job, (spec, options)) for spec in specs[1:]]
-                     if first.result != "not-applicable" else []
-                     for specs, first in zip(rows, firsts, strict=True)]
-            rest = wait([f for futures in later for f in futures])
+        firsts = gather([pool.submit(_run_job, (specs[0], options)) for specs in rows])
+        possible = [first.result != "not-applicable" for first in firsts]
+        total -= sum(len(specs) - 1 for specs, ok in zip(rows, possible, strict=True) if not ok)
+        later = [[pool.submit(_run_job, (spec, options)) for spec in specs[1:]] if ok else []
+                 for specs, ok in zip(rows, possible, strict=True)]
+        rest = gather([f for futures in later for f in futures])
+    except BaseException:
+        # The queued runs are dropped; a running one finishes (its worker ignores Ctrl-C) and
+        # the process exits after it. Killing the workers instead can leave the pool's
+        # threads waiting forever at exit.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown()
     finally:
         if bar is not None:
             bar.close()
     results: list[BootResult] = []
     it = iter(rest)
     for first, futures in zip(firsts, later, strict=True):
-        results.append(first)
-        results.extend(next(it) for _ in futures)
+        row = [first, *(next(it) for _ in futures)]
+        for result in row:  # as serially: the row ends at its first run that is not possible
+            results.append(result)
+            if result.result == "not-applicable":
+                break
     return results
 
 
