@@ -98,8 +98,8 @@ class BootResult:
     #: what was booted (``BootSpec.to_json()``), so the run can be replayed from its JSON
     spec: dict[str, Any] | None = None
     #: what the boot recorded (``kapic.sim.recorder.LEVELS``): ``full`` keeps every trace
-    #: event, ``spans`` the spans and only the trace events the reasons are made of,
-    #: ``summary`` neither
+    #: event and span; ``spans`` the spans and only the trace events the reasons are made
+    #: of; ``summary`` no spans and only those trace events
     recording: str = "full"
 
     @property

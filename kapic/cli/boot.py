@@ -16,6 +16,7 @@ from kapic.cli.common import (
 )
 from kapic.errors import ConfigError, ExitCode, InputError
 from kapic.result import method_label, state_summary
+from kapic.sim.recorder import LEVELS
 from kapic.versions import kernel_label
 
 __all__ = ["add_parser"]
@@ -29,6 +30,10 @@ def add_parser(sub: Any) -> None:
                         help="plain stores become visible late and out of order (LKMM-style)")
     parser.add_argument("--trace", action="store_true",
                         help="also print the event trace (and keep it and the spans in --json)")
+    parser.add_argument("--record", choices=LEVELS, default=None,
+                        help="what the boot keeps for --json: summary (the default), spans "
+                        "(and the per-CPU timeline) or full (and every trace event; "
+                        "--trace implies it)")
     parser.add_argument("--offline", action="append", type=int, default=[], metavar="CPU",
                         help="after the boot, take logical CPU offline (repeatable)")
     parser.add_argument("--replay", metavar="FILE", default=None,
@@ -60,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     # An error here still gives a --json object (kapic.cli.main prints it).
     host = PluginHost.from_options(args.plugin_options)
     # a boot records what its output shows: the trace and the spans (the timeline) for
-    # --trace, the summary otherwise (--json included)
-    recording = "full" if args.trace else "summary"
+    # --trace, the summary otherwise (--json included) unless --record asks for more
+    recording = "full" if args.trace else args.record or "summary"
     machine = build_machine(spec, host, recording=recording)
     bad = [c for c in args.offline if not 0 < c < len(machine.kernel.cpus or machine.cpus)]
     if bad or len(set(args.offline)) != len(args.offline):

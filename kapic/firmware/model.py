@@ -110,6 +110,12 @@ class FirmwareEnv:
         """Add to a counter of the boot's result (``mailbox_handshakes``, ...)."""
         self._board.recorder.count(name, n)
 
+    @property
+    def tracing(self) -> bool:
+        """Whether the boot keeps every trace event (``--trace``, the API's default): skip
+        formatting a costly detail when not."""
+        return self._board.recorder.tracing
+
     def trace(self, cpu: Cpu, kind: str, detail: str = "") -> None:
         """A trace instant on ``cpu`` (by the logical number the kernel gave it)."""
         self._board.recorder.event(cpu.logical or 0, kind, detail)

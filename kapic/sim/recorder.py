@@ -16,7 +16,8 @@ from kapic.sim.engine import Engine
 __all__ = ["KEPT_EVENTS", "LEVELS", "LogLine", "Recorder"]
 
 #: what a boot records: ``full`` (every trace event and span), ``spans`` (the spans, and of
-#: the trace only what the result's reasons are made of), ``summary`` (neither)
+#: the trace only :data:`KEPT_EVENTS`), ``summary`` (no spans, and of the trace only
+#: :data:`KEPT_EVENTS`)
 LEVELS = ("full", "spans", "summary")
 #: the trace events every level keeps (the classification reads them)
 KEPT_EVENTS = frozenset({"ap-late-alive"})
