@@ -104,11 +104,12 @@ def _grid(args: argparse.Namespace) -> Any:
 
 
 @contextlib.contextmanager
-def _executor(args: argparse.Namespace) -> Iterator[Executor | None]:
+def _executor(args: argparse.Namespace, runs: int) -> Iterator[Executor | None]:
     if args.executor and args.jobs:
         raise ConfigError("give --jobs or --executor, not both")
     if args.jobs:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        # no more processes than runs: each one starts and loads the plugins
+        with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, runs))) as pool:
             yield pool
         return
     if not args.executor:
@@ -200,7 +201,7 @@ def _run(args: argparse.Namespace) -> int:
     progress = _Progress(grid.size, sys.stderr)
     done = len(skip)
     try:
-        with _executor(args) as executor:
+        with _executor(args, grid.size - len(skip)) as executor:
             for line, row in sweep_lines(grid, executor, base=base, skip=skip, plugins=host,
                                          blocked=blocked):
                 done += 1
