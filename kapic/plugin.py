@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib
 import inspect
 import os
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from kapic.methods import WakeupMethod
     from kapic.platforms.model import Platform
 
-__all__ = ["AUTOLOAD_ENV", "HOOK_NAMES", "PluginHost", "PluginInfo"]
+__all__ = ["AUTOLOAD_ENV", "HOOK_NAMES", "PluginHost", "PluginInfo", "worker_host"]
 
 AUTOLOAD_ENV = "KAPIC_DISABLE_PLUGIN_AUTOLOAD"
 T = TypeVar("T")
@@ -446,3 +447,11 @@ def _named(items: Sequence[T], name: str, what: str) -> T:
             return item
     known = ", ".join(sorted(str(getattr(i, "name", "?")) for i in items)) or "none installed"
     raise ConfigError(f"unknown {what} {name!r} (known: {known})")
+
+
+@functools.lru_cache(maxsize=4)
+def worker_host(blocked: tuple[str, ...]) -> PluginHost:
+    """The plugins of a worker process (``kapic compare --jobs``, ``kapic sweep``), loaded
+    once per process and reused by its boots, as one command reuses one host: loading the
+    entry points costs more than a small boot. ``blocked``: the ``-p no:NAME`` names."""
+    return PluginHost(blocked=list(blocked))

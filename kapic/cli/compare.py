@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import signal
 import sys
 import tempfile
@@ -30,7 +29,6 @@ from kapic.errors import ConfigError, ExitCode, InputError, MissingFirmwareError
 
 if TYPE_CHECKING:
     from kapic.api import BootSpec
-    from kapic.plugin import PluginHost
     from kapic.result import BootResult
 
 __all__ = ["DEFAULT_REPEAT", "add_parser", "run"]
@@ -125,18 +123,12 @@ def _run_one(spec: Any, host: Any, label: str | None) -> BootResult:
     return result if result.result == "plugin-error" else mark_unavailable(result, host)
 
 
-@functools.lru_cache(maxsize=4)
-def _worker_host(options: tuple[str, ...]) -> PluginHost:
-    """A worker process's plugins, loaded once per process (``-p`` options as given)."""
-    from kapic.plugin import PluginHost
-
-    return PluginHost.from_options(list(options))
-
-
 def _run_job(job: tuple[BootSpec, tuple[str, ...]]) -> BootResult:
     """One run in a worker process (a top-level function, so the pool can pickle it)."""
-    spec, options = job
-    return _run_one(spec, _worker_host(options), None)
+    from kapic.plugin import worker_host
+
+    spec, blocked = job
+    return _run_one(spec, worker_host(blocked), None)
 
 
 def _ignore_sigint() -> None:
@@ -144,7 +136,7 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_parallel(rows: list[list[BootSpec]], options: tuple[str, ...],
+def _run_parallel(rows: list[list[BootSpec]], blocked: tuple[str, ...],
                   jobs: int) -> list[BootResult]:
     """Every row's runs on ``jobs`` processes, in the order the serial loop gives them: each
     row's first run, then the others of the rows that were possible; as serially, a row ends
@@ -173,10 +165,10 @@ def _run_parallel(rows: list[list[BootSpec]], options: tuple[str, ...],
 
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
     try:
-        firsts = gather([pool.submit(_run_job, (specs[0], options)) for specs in rows])
+        firsts = gather([pool.submit(_run_job, (specs[0], blocked)) for specs in rows])
         possible = [first.result != "not-applicable" for first in firsts]
         total -= sum(len(specs) - 1 for specs, ok in zip(rows, possible, strict=True) if not ok)
-        later = [[pool.submit(_run_job, (spec, options)) for spec in specs[1:]] if ok else []
+        later = [[pool.submit(_run_job, (spec, blocked)) for spec in specs[1:]] if ok else []
                  for specs, ok in zip(rows, possible, strict=True)]
         rest = gather([f for futures in later for f in futures])
     except BaseException:
@@ -275,7 +267,8 @@ def _compare(args: argparse.Namespace) -> int:
                 faults=tuple(args.fault),
             ) for repeat in range(args.repeat)] for method, platform in plan]
     if args.jobs > 1:
-        results = _run_parallel(rows, tuple(args.plugin_options), args.jobs)
+        # -p options are all no:NAME (PluginHost.from_options checked them above)
+        results = _run_parallel(rows, tuple(o[3:] for o in args.plugin_options), args.jobs)
     else:
         results = []
         for index, specs in enumerate(rows, start=1):

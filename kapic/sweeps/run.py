@@ -10,7 +10,6 @@ kapic itself fail an ``error`` row with the traceback: the sweep goes on.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import traceback
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -22,7 +21,7 @@ from kapic.api import BootSpec, check_faults, run_boot
 from kapic.errors import ConfigError, InputError, KapicError, PluginError
 from kapic.kernel.config import KernelConfig
 from kapic.platforms.model import PARAM_DOCS
-from kapic.plugin import PluginHost
+from kapic.plugin import PluginHost, worker_host
 from kapic.sweeps.grid import Grid, GridError, Point
 from kapic.versions import parse_kernel_version
 
@@ -85,14 +84,6 @@ def check_grid(grid: Grid, host: PluginHost, base: BootSpec) -> None:
         raise GridError(f"{grid.source}: axes cpus and madt: a boot takes one or the other")
 
 
-@functools.lru_cache(maxsize=4)
-def _worker_host(blocked: tuple[str, ...]) -> PluginHost:
-    """The plugins of a worker process, loaded once per process and reused by its boots (as
-    one ``kapic compare`` reuses one host): loading entry points costs more than a small
-    boot."""
-    return PluginHost(blocked=list(blocked))
-
-
 def run_point(job: tuple[int, Point, dict[str, Any], Sequence[str]],
               host: PluginHost | None = None) -> dict[str, Any]:
     """Boot one grid point (a top-level function, so any executor can run it): ``job`` is
@@ -101,7 +92,7 @@ def run_point(job: tuple[int, Point, dict[str, Any], Sequence[str]],
     row: dict[str, Any] = {"index": index, "point": dict(point)}
     try:
         spec = spec_of(point, BootSpec.from_json(base_json))
-        result = run_boot(spec, plugins=host or _worker_host(tuple(blocked)),
+        result = run_boot(spec, plugins=host or worker_host(tuple(blocked)),
                           recording="summary")
         row.update(result.to_json())
     except KapicError as exc:
