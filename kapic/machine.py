@@ -50,7 +50,8 @@ __all__ = ["DEFAULT_WATCHDOG_NS", "STALL_EVENTS", "Machine", "WallBudgetExceeded
 DEFAULT_WATCHDOG_NS = 30_000_000_000
 #: the counters every result has, even at zero
 COUNTERS = ("ipis", "vm_exits", "mailbox_handshakes", "icr_writes")
-#: events without any AP coming online or failing before a boot is stopped as hung
+#: events without progress (an AP kicked, alive, online or failed) before a boot is stopped
+#: as hung
 STALL_EVENTS = 5_000_000
 #: wall-clock seconds one boot may run before the code running is stopped (a plugin's loop
 #: that never yields); None: no budget
@@ -273,18 +274,19 @@ class Machine:
     def boot(self, *, max_events: int | None = None) -> BootResult:
         """Run the boot to its end (or the watchdog, or a plugin fault) and return the result.
 
-        ``max_events``: how many events may pass without any AP coming online or failing
-        before the boot is stopped as hung (a loop that never settles); the default is
-        :data:`STALL_EVENTS`, whatever the number of CPUs.
+        ``max_events``: how many events may pass without progress (an AP kicked, alive,
+        online or failed) before the boot is stopped as hung (a loop that never settles);
+        the default is :data:`STALL_EVENTS`, whatever the number of CPUs.
         """
         wall0 = time.perf_counter()
         stall = STALL_EVENTS if max_events is None else max_events
         bp = self.engine.process(self._bp_main(), "CPU0", relax_ns=self.platform.param("relax_ns"))
         self.cpus[0].process = bp
         recorder = self.recorder
-        # The watchdog bites when no AP has come online or failed for watchdog_ns: a boot
-        # that keeps failing CPUs after 10 s each still makes progress. The event budget
-        # counts the same way: events since the last progress.
+        # The watchdog bites when no AP has moved on (kicked, alive, online, failed) for
+        # watchdog_ns: a boot that keeps failing CPUs after 10 s each, or a parallel
+        # bring-up whose kick phase outlasts the watchdog, still makes progress. The event
+        # budget counts the same way: events since the last progress.
         deadline = self.watchdog_ns
         stalled = False
         while True:

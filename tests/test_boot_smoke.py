@@ -51,3 +51,23 @@ def test_hung_boot_ends_with_the_watchdog(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert rc == 1
     assert "boot CPU stuck while waking CPU1 (APIC 0x1) with acpi_wakeup_cpu()" in out
+
+
+def test_the_watchdog_counts_kicks_as_progress() -> None:
+    # A parallel bring-up kicks every AP before it waits for any: with the legacy 10 ms INIT
+    # delay the kick phase of 63 APs takes 0.65 s, longer than this watchdog, while no AP has
+    # come online yet. Each kick is progress, so the boot is not stopped as hung.
+    spec = BootSpec(platform="bare-metal", cpus=64, config={"cpu_init_udelay": "10000"},
+                    watchdog_ns=300_000_000)
+    result = run_boot(spec, recording="summary")
+    assert result.bringup["mode"] == "parallel"
+    assert result.result == "ok", result.reasons
+    assert result.sim_time_ns > 600_000_000
+
+
+def test_the_watchdog_still_stops_a_boot_cpu_stuck_on_one_ap() -> None:
+    # a mailbox nobody polls: the boot CPU spins on CPU1's command forever, no AP moves
+    spec = BootSpec(platform="kvm", method="acpi-mailbox", cpus=4, watchdog_ns=300_000_000)
+    result = run_boot(spec, recording="summary")
+    assert result.result == "hung"
+    assert result.sim_time_ns == 300_000_000

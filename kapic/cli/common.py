@@ -56,7 +56,8 @@ def add_machine_options(parser: argparse.ArgumentParser, *, many: bool = False) 
                         help="wall-clock seconds one boot may take before the code running "
                         "is stopped as a plugin error (default 600)")
     parser.add_argument("--watchdog", type=float, default=None, metavar="SECONDS",
-                        help="simulated-time watchdog (default 30 s)")
+                        help="stop the boot as hung after this much simulated time "
+                        "without progress (no AP kicked, alive, online or failed; default 30 s)")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
 
 

@@ -63,6 +63,7 @@ def _kick(kernel: Kernel, kcpu: KernelCpu, *, last_try: bool = True) -> Generato
                          "kicked again by the second pass", kcpu.cpu)
         return False
     kcpu.state = "kicked"
+    kernel.progressed()
     return True
 
 
@@ -120,6 +121,7 @@ def _native_cpu_up_seed(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, 
     err = yield from do_boot_cpu(kernel, kcpu)
     if not err:
         kcpu.state = "kicked"
+        kernel.progressed()
     if not err and not (yield from wait_for_alive(kernel, kcpu)):
         err = -1
     if err:

@@ -300,6 +300,11 @@ class Kernel:
             self.kcpu_by_apicid[apic_id] = kcpu
         return kcpu
 
+    def progressed(self) -> None:
+        """An AP moved on without finishing (kicked, alive): progress for the watchdog, as a
+        parallel bring-up's kick phase of thousands of CPUs is."""
+        self.env.recorder.progressed()
+
     def cpu_done(self) -> None:
         """One more AP came online or failed (progress, and the watchdog's clock)."""
         if self._present_aps is None:

@@ -158,6 +158,7 @@ def start_secondary(kernel: Kernel, cpu: Cpu, entry: int, mode: str) -> Generato
         kernel.trace("ap-late-alive", "alive after the kernel gave up on it", kcpu.cpu)
     else:
         kernel.trace("ap-alive", "", kcpu.cpu)
+    kernel.progressed()
     kcpu.alive.fire(kernel.now)
     yield Wait(kcpu.should_online)
     start = kernel.now

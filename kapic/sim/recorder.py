@@ -48,7 +48,8 @@ class Recorder:
         #: ``progress(done, total)`` called as each AP comes online or fails
         self.progress: Callable[[int, int], None] | None = None
         self.cpus_done = 0
-        #: simulated time of the last AP that came online or failed (the watchdog's clock)
+        #: simulated time of the last progress of any kind (an AP kicked, alive, online or
+        #: failed): the watchdog's clock
         self.last_progress_ns = 0
         #: the engine's event count then (the event budget's clock)
         self.progress_events = 0
@@ -74,6 +75,11 @@ class Recorder:
     def reason(self, text: str) -> None:
         """Why the boot (or a CPU of it) failed, in one sentence."""
         self.reasons.append(text)
+
+    def progressed(self) -> None:
+        """An AP moved on (kicked, alive): the watchdog and the event budget start again."""
+        self.last_progress_ns = self._engine.now
+        self.progress_events = self._engine.events
 
     def cpu_done(self, total: int) -> None:
         """One more AP of ``total`` came online or failed."""
