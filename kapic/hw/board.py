@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from kapic.hw.apicbus import ApicBus
 from kapic.hw.cpu import Cpu
 from kapic.hw.hypervisor import HypervisorPolicy
-from kapic.hw.lapic import LapicDevice
 from kapic.hw.memory import PhysicalMemory, Visibility
 from kapic.sim.engine import ProcessGen
 
@@ -53,7 +52,7 @@ class Board:
         self._jitter_ppm = platform.param("jitter_ppm")
         self.bus = ApicBus(engine, recorder, platform, self.start_cpu, self.hypervisor)
         self.cpus: list[Cpu] = [
-            Cpu(index, apic_id, LapicDevice(self.bus, index, apic_id), self.memory.cpu_view(index))
+            Cpu(index, apic_id, self.bus, self.memory)
             for index, apic_id in enumerate(apic_ids)
         ]
         self.bus.attach(self.cpus)
@@ -83,10 +82,11 @@ class Board:
             return
         self.reset_cpu(cpu)  # a CPU runs one thing: a second start replaces the first
         cpu.state = "running"
-        cpu.process = self.engine.process(
+        proc = cpu.process = self.engine.process(
             self._code(cpu, entry, mode), f"CPU{cpu.index}",
             relax_ns=self.platform.param("relax_ns"),
         )
+        proc.on_exit = cpu.process_ended
 
     def reset_cpu(self, cpu: Cpu) -> None:
         """Stop whatever ``cpu`` runs (its process ends; pending wake-ups are dropped)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from kapic.hw.lapic import LapicDevice
+
 if TYPE_CHECKING:
-    from kapic.hw.lapic import LapicDevice
-    from kapic.hw.memory import CpuMemory
+    from kapic.hw.apicbus import ApicBus
+    from kapic.hw.memory import CpuMemory, PhysicalMemory
     from kapic.sim.engine import Process
 
 __all__ = ["Cpu", "CpuHwState"]
@@ -23,9 +25,36 @@ class Cpu:
 
     index: int
     apic_id: int
-    lapic: LapicDevice
-    mem: CpuMemory
+    _bus: ApicBus = field(repr=False)
+    _memory: PhysicalMemory = field(repr=False)
     state: CpuHwState = "reset"
     process: Process | None = None
     #: the logical CPU number the kernel gave it (None until enumerated)
     logical: int | None = None
+
+    # The local APIC device and the memory view are made when first used: an AP woken through
+    # a mailbox never touches its own (a 65,536-CPU boot keeps 65,535 fewer of each).
+    _lapic: LapicDevice | None = field(default=None, repr=False)
+    _mem: CpuMemory | None = field(default=None, repr=False)
+
+    @property
+    def lapic(self) -> LapicDevice:
+        """The CPU's local APIC device (registers, ICR)."""
+        lapic = self._lapic
+        if lapic is None:
+            lapic = self._lapic = LapicDevice(self._bus, self.index, self.apic_id)
+        return lapic
+
+    @property
+    def mem(self) -> CpuMemory:
+        """The CPU's view of memory (its accessors, barriers and store buffer)."""
+        mem = self._mem
+        if mem is None:
+            mem = self._mem = self._memory.cpu_view(self.index)
+        return mem
+
+    def process_ended(self, proc: Process) -> None:
+        """The code the CPU ran returned (or raised): forget its process, which holds nothing a
+        result reads (a 65,536-CPU boot keeps no finished AP process)."""
+        if self.process is proc:
+            self.process = None

@@ -102,16 +102,20 @@ class CpuMemory:
     def __init__(self, phys: PhysicalMemory, cpu: int) -> None:
         self.phys = phys
         self.cpu = cpu
-        self._buffer: list[tuple[int, bytes]] = []
+        #: the stores not yet visible (relaxed mode), oldest first; None: none ever buffered
+        self._buffer: list[tuple[int, bytes]] | None = None
 
     # -- loads ------------------------------------------------------------------------------
     def _load(self, addr: int, size: int) -> int:
-        data = bytearray(self.phys.read_bytes(addr, size))
-        for baddr, bdata in self._buffer:  # store forwarding, oldest first
-            lo, hi = max(addr, baddr), min(addr + size, baddr + len(bdata))
-            if lo < hi:
-                data[lo - addr : hi - addr] = bdata[lo - baddr : hi - baddr]
-        value = int.from_bytes(data, "little")
+        if not self._buffer:
+            value = int.from_bytes(self.phys.read_bytes(addr, size), "little")
+        else:
+            data = bytearray(self.phys.read_bytes(addr, size))
+            for baddr, bdata in self._buffer:  # store forwarding, oldest first
+                lo, hi = max(addr, baddr), min(addr + size, baddr + len(bdata))
+                if lo < hi:
+                    data[lo - addr : hi - addr] = bdata[lo - baddr : hi - baddr]
+            value = int.from_bytes(data, "little")
         self.phys.engine.record_read(addr, size, value)
         return value
 
@@ -132,21 +136,24 @@ class CpuMemory:
             self.phys.write_bytes(addr, data)
             return
         entry = (addr, data)
+        if self._buffer is None:
+            self._buffer = []
         self._buffer.append(entry)
         delay = self.phys.rng.randrange(vis.max_delay_ns + 1)
         self.phys.engine.schedule(delay, self._drain_one, entry)
 
     def _drain_one(self, entry: tuple[int, bytes]) -> None:
-        for i, e in enumerate(self._buffer):
+        buffer = self._buffer or []
+        for i, e in enumerate(buffer):
             if e is entry:
-                del self._buffer[i]
+                del buffer[i]
                 self.phys.write_bytes(*entry)
                 return
 
     def smp_wmb(self) -> None:
         """``smp_wmb()``: earlier stores become visible before later ones (drain the buffer)."""
-        buffer, self._buffer = self._buffer, []
-        for addr, data in buffer:
+        buffer, self._buffer = self._buffer, None
+        for addr, data in buffer or ():
             self.phys.write_bytes(addr, data)
 
     def smp_mb(self) -> None:

@@ -108,6 +108,7 @@ def _release_and_online(kernel: Kernel, kcpu: KernelCpu) -> Generator[Any, Any, 
     yield kernel.jittered("bp_online_ns")
     kernel.span("online", start, kcpu.cpu)
     kcpu.state = "online"
+    kcpu.bringup_done()
     kernel.trace("cpu-online", "", kcpu.cpu)
     kernel.cpu_done()
 

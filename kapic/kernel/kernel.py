@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from kapic.kernel.apic import ApicDriverRegistry, WakeupHandler
     from kapic.kernel.config import KernelConfig
     from kapic.kernel.env import KernelEnv
-    from kapic.sim.engine import Signal
+    from kapic.sim.engine import Engine, Signal
     from kapic.sim.recorder import LogLine
     from kapic.versions import KernelVersion
 
@@ -67,9 +67,7 @@ class KernelCpu:
     apic_id: int
     present: bool
     hw_index: int | None
-    alive: Signal
-    should_online: Signal
-    online: Signal
+    engine: Engine
     state: str = "not-attempted"
     expected_entry: int | None = None
     wakeup_handler: str | None = None
@@ -81,6 +79,36 @@ class KernelCpu:
     abandoned: bool = False
     #: how many times the AP started at a wakeup vector (more than once loses its state)
     starts: int = 0
+    #: the bring-up's three completions, made when first used and dropped once the CPU is
+    #: online (a 65,536-CPU boot keeps none of them)
+    _sync: tuple[Signal, Signal, Signal] | None = None
+
+    def _signals(self) -> tuple[Signal, Signal, Signal]:
+        sync = self._sync
+        if sync is None:
+            e = self.engine
+            # the signals' names are constants: which CPU is this KernelCpu
+            sync = self._sync = (e.signal("alive"), e.signal("should_online"), e.signal("online"))
+        return sync
+
+    @property
+    def alive(self) -> Signal:
+        """The AP reported alive (``cpuhp_ap_sync_alive``; ``cpu_callin_mask`` before 6.5)."""
+        return self._signals()[0]
+
+    @property
+    def should_online(self) -> Signal:
+        """The boot CPU released the AP (``SYNC_STATE_SHOULD_ONLINE``; ``cpu_callout_mask``)."""
+        return self._signals()[1]
+
+    @property
+    def online(self) -> Signal:
+        """The AP set itself online (``set_cpu_online``)."""
+        return self._signals()[2]
+
+    def bringup_done(self) -> None:
+        """The CPU is online: nobody waits on its completions again (a CPU is brought up once)."""
+        self._sync = None
 
 
 class Kernel:
@@ -290,9 +318,7 @@ class Kernel:
         """Give the next logical CPU number to ``apic_id`` (``generic_processor_info``)."""
         e = self.engine
         n = len(self.cpus)
-        # the signals' names are constants: a CPU's three are its KernelCpu's attributes
-        kcpu = KernelCpu(n, apic_id, present, hw_index, e.signal("alive"),
-                         e.signal("should_online"), e.signal("online"))
+        kcpu = KernelCpu(n, apic_id, present, hw_index, e)
         self.cpus.append(kcpu)
         self._present_aps = None
         if hw_index is not None:

@@ -118,6 +118,7 @@ class Process:
         "error",
         "gen",
         "name",
+        "on_exit",
         "reads",
         "relax_ns",
         "result",
@@ -143,6 +144,8 @@ class Process:
         self.watching: tuple[int, ...] = ()
         self.wait_signal: Signal | None = None
         self._token = 0
+        #: called once when the generator returns or raises (not when it is killed)
+        self.on_exit: Callable[[Process], None] | None = None
 
 
 def _exhausted() -> ProcessGen:
@@ -284,6 +287,8 @@ class Engine:
             proc.alive = False
             proc.result = stop.value
             proc.gen = self._spent  # a finished generator holds nothing worth keeping
+            if proc.on_exit is not None:
+                proc.on_exit(proc)
             return
         except SimulationAbort:
             proc.alive = False
@@ -292,6 +297,8 @@ class Engine:
             proc.alive = False
             proc.error = exc
             self.failures.append((proc.name, exc))
+            if proc.on_exit is not None:
+                proc.on_exit(proc)
             return
         finally:
             self.current = None
