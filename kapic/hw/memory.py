@@ -58,6 +58,10 @@ class PhysicalMemory:
 
     # -- raw access (what other CPUs see) ---------------------------------------------------
     def read_bytes(self, addr: int, size: int) -> bytes:
+        off = addr & (PAGE_SIZE - 1)
+        if 0 <= addr and 0 <= size and off + size <= PAGE_SIZE and addr + size <= PHYS_ADDR_LIMIT:
+            one = self._pages.get(addr >> _PAGE_SHIFT)  # the common case: within one page
+            return bytes(one[off : off + size]) if one is not None else bytes(size)
         _check_range(addr, size)
         out = bytearray()
         while size:
@@ -71,6 +75,14 @@ class PhysicalMemory:
 
     def write_bytes(self, addr: int, data: bytes) -> None:
         start, total = addr, len(data)
+        off = addr & (PAGE_SIZE - 1)
+        if 0 <= addr and off + total <= PAGE_SIZE and addr + total <= PHYS_ADDR_LIMIT:
+            buf = self._pages.get(addr >> _PAGE_SHIFT)  # the common case: within one page
+            if buf is None:
+                buf = self._pages[addr >> _PAGE_SHIFT] = bytearray(PAGE_SIZE)
+            buf[off : off + total] = data
+            self.engine.notify_write(start, total)
+            return
         _check_range(addr, total)
         pos = 0
         while pos < total:
@@ -85,6 +97,10 @@ class PhysicalMemory:
         self.engine.notify_write(start, total)
 
     def read(self, addr: int, size: int) -> int:
+        off = addr & (PAGE_SIZE - 1)
+        if 0 <= addr and 0 <= size and off + size <= PAGE_SIZE and addr + size <= PHYS_ADDR_LIMIT:
+            one = self._pages.get(addr >> _PAGE_SHIFT)  # the common case: within one page
+            return int.from_bytes(one[off : off + size], "little") if one is not None else 0
         return int.from_bytes(self.read_bytes(addr, size), "little")
 
     def write(self, addr: int, size: int, value: int) -> None:
@@ -108,7 +124,7 @@ class CpuMemory:
     # -- loads ------------------------------------------------------------------------------
     def _load(self, addr: int, size: int) -> int:
         if not self._buffer:
-            value = int.from_bytes(self.phys.read_bytes(addr, size), "little")
+            value = self.phys.read(addr, size)
         else:
             data = bytearray(self.phys.read_bytes(addr, size))
             for baddr, bdata in self._buffer:  # store forwarding, oldest first

@@ -34,6 +34,28 @@ def test_memory_is_little_endian_sparse_and_zero_initialised() -> None:
     assert mem.read(0x2000, 4) == 0xFFFF
 
 
+def test_accesses_within_a_page_and_across_pages_agree() -> None:
+    # within one page is the fast path; across a page or at the address space's end is not
+    engine = Engine()
+    mem = PhysicalMemory(engine)
+    written: list[tuple[int, int]] = []
+    engine.on_write(0, 1 << 52, lambda addr, size: written.append((addr, size)))
+    for addr in (0x3000, 0x3FF8, 0x3FFC, 0x3FFF):
+        mem.write(addr, 8, 0x0807060504030201)
+        assert mem.read(addr, 8) == 0x0807060504030201
+        assert mem.read_bytes(addr, 8) == bytes(range(1, 9))
+        assert written[-1] == (addr, 8)
+    assert mem.read_bytes(0x9000, 3) == bytes(3)  # a page never written reads as zero
+    top = (1 << 52) - 4
+    mem.write(top, 4, 0xAABBCCDD)
+    assert mem.read(top, 4) == 0xAABBCCDD
+    for bad in ((top, 8), (-8, 4)):
+        with pytest.raises(ValueError, match="outside the 52-bit"):
+            mem.read(*bad)
+        with pytest.raises(ValueError, match="outside the 52-bit"):
+            mem.write(bad[0], bad[1], 0)
+
+
 def test_memremap_window_bounds_are_enforced() -> None:
     engine = Engine()
     mem = PhysicalMemory(engine).cpu_view(0)
