@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from kapic.errors import ConfigError, InputError, KapicError, PluginError
+from kapic.report.jsontext import dumps as json_text
 from kapic.versions import LATEST, RELEASES, parse_kernel_version
 
 __all__ = [
@@ -161,25 +161,10 @@ def wall_budget(seconds: float | None) -> float | None:
     return seconds
 
 
-#: a top-level list longer than this is written on one line (by the C encoder: indenting
-#: falls back to the pure-Python one, seconds at 65,536 CPUs)
-_LONG = 1000
-
-
 def print_json(obj: Any) -> None:
-    """``obj`` as indented JSON; a long top-level list (a large boot's CPUs, trace, spans,
-    log) on one line of its own."""
-    if not isinstance(obj, dict) or not obj:
-        json.dump(obj, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return
-    out = sys.stdout
-    out.write("{")
-    for n, (key, value) in enumerate(obj.items()):  # one value at a time: no second copy
-        text = (json.dumps(value) if isinstance(value, list) and len(value) > _LONG
-                else json.dumps(value, indent=2).replace("\n", "\n  "))
-        out.write(f"{',' if n else ''}\n  {json.dumps(key)}: {text}")
-    out.write("\n}\n")
+    """``obj`` as indented JSON; a long list (a large boot's CPUs, trace, spans, log) on one
+    line of its own (:mod:`kapic.report.jsontext`)."""
+    sys.stdout.write(json_text(obj) + "\n")
 
 
 def error_json(exc: KapicError) -> dict[str, Any]:

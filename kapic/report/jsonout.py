@@ -24,10 +24,10 @@ keys are emitted sorted so equal runs give equal bytes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Final
 
+from kapic.report import jsontext
 from kapic.report.rows import Row, group_rows
 from kapic.report.stats import run_stats
 from kapic.report.verdict import verdict_statements
@@ -103,6 +103,6 @@ def compare_json(results: Sequence[BootResult]) -> dict[str, Any]:
 
 
 def dumps(results: Sequence[BootResult]) -> str:
-    """The document as indented text with sorted keys; config values JSON cannot hold become
-    strings."""
-    return json.dumps(compare_json(results), indent=2, sort_keys=True, default=str) + "\n"
+    """The document as indented text with sorted keys (the per-CPU lists of a large machine on
+    one line each); config values JSON cannot hold become strings."""
+    return jsontext.dumps(compare_json(results), sort_keys=True, default=str) + "\n"
