@@ -10,11 +10,14 @@ teardown count, as for a user), twice, and prints the median. Run:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import statistics
 import subprocess
 import sys
 import time
+
+from bench_simpy import peak_rss_kib
 
 CASES = {
     # every CPU usable: interrupt remapping lifts the 32,767 APIC ID cap of a guest
@@ -23,19 +26,22 @@ CASES = {
 }
 
 
-#: the child runs kapic and reports its own peak RSS (KiB) as its last line on stderr
-_CHILD = ("import resource, sys\n"
-          "from kapic.cli import main\n"
-          "code = main(sys.argv[1:])\n"
-          "sys.stdout.flush()\n"
-          "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-          "sys.exit(code)\n")
+def _child() -> str:
+    """The child runs kapic and reports its own peak RSS (KiB, VmHWM: not ru_maxrss, which
+    Linux carries over from the parent) as its last line on stderr."""
+    return (inspect.getsource(peak_rss_kib)
+            + "import sys\n"
+            "from kapic.cli import main\n"
+            "code = main(sys.argv[1:])\n"
+            "sys.stdout.flush()\n"
+            "print(peak_rss_kib(), file=sys.stderr)\n"
+            "sys.exit(code)\n")
 
 
 def _run(argv: list[str]) -> tuple[float, int, str]:
     """Wall seconds, peak RSS in KiB, stdout of one child process."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _CHILD, *argv], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", _child(), *argv], capture_output=True,
                           text=True, check=False)
     wall = time.perf_counter() - start
     return wall, int(done.stderr.strip().splitlines()[-1]), done.stdout
@@ -58,10 +64,15 @@ def main() -> None:
             jsons.append(wall_json)
         doc = json.loads(text)
         aps = max(1, doc["cpus_requested"] - 1)
+        # what the CPUs cost, above the interpreter and kapic's imports: a 2-CPU boot's peak
+        _, base, _ = _run(["boot", "--cpus", "2", *extra])
+        peak = max(peaks)
         print(f"{name}, {args.cpus} CPUs: {statistics.median(walls):.2f} s; --json "
               f"+{statistics.median(jsons) - statistics.median(walls):.2f} s; peak RSS "
-              f"{max(peaks) / 1024:.0f} MiB ({max(peaks) * 1024 / args.cpus:.0f} bytes per CPU, "
-              f"without --json); {doc['events'] / aps:.1f} events per AP; {doc['result']}")
+              f"{peak / 1024:.0f} MiB ({peak * 1024 / args.cpus:.0f} bytes per CPU, "
+              f"{max(0, peak - base) * 1024 / args.cpus:.0f} above a 2-CPU boot's "
+              f"{base / 1024:.0f} MiB; without --json); {doc['events'] / aps:.1f} events per AP; "
+              f"{doc['result']}")
 
 
 if __name__ == "__main__":
