@@ -276,7 +276,8 @@ class Machine:
 
         ``max_events``: how many events may pass without progress (an AP kicked, alive,
         online or failed) before the boot is stopped as hung (a loop that never settles);
-        the default is :data:`STALL_EVENTS`, whatever the number of CPUs.
+        the default is :data:`STALL_EVENTS`. It starts again at each progress, so a boot's
+        events may grow with its CPUs; the wall-clock budget bounds the whole boot.
         """
         wall0 = time.perf_counter()
         stall = STALL_EVENTS if max_events is None else max_events
@@ -286,12 +287,18 @@ class Machine:
         # The watchdog bites when no AP has moved on (kicked, alive, online, failed) for
         # watchdog_ns: a boot that keeps failing CPUs after 10 s each, or a parallel
         # bring-up whose kick phase outlasts the watchdog, still makes progress. The event
-        # budget counts the same way: events since the last progress.
+        # budget counts the same way: events since the last progress. Each progress point
+        # (at most a few per CPU) starts both again; --wall-budget bounds the whole boot, so
+        # a plugin that reports progress forever still ends.
         deadline = self.watchdog_ns
-        stalled = False
+        stalled = over_budget = False
+        budget = self.wall_budget_s
         while True:
             limit = recorder.progress_events + stall
             if not self._run(deadline, limit) or self.bp_done is not None:
+                break
+            if budget is not None and time.perf_counter() - wall0 > budget:
+                over_budget = True
                 break
             if self.engine.events >= limit:
                 if recorder.progress_events + stall > self.engine.events:
@@ -303,7 +310,13 @@ class Machine:
             deadline = recorder.last_progress_ns + self.watchdog_ns
         hung_why = None
         if self.bp_done is None and self._fault is None:
-            if stalled:
+            if over_budget:
+                hung_why = (
+                    f"stopped after {budget:g} s of wall time (--wall-budget), at "
+                    f"{self.engine.now / 1e9:g} s simulated: the boot kept reporting progress "
+                    "but never finished"
+                )
+            elif stalled:
                 # The clock stays where the loop was stopped: that is how far it got.
                 hung_why = (
                     f"stopped after {stall} events without progress, at "

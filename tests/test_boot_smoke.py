@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kapic import BootSpec, run_boot
+from kapic import BootSpec, Cpu, build_machine, run_boot
 from kapic.cli import main
 
 
@@ -71,3 +71,17 @@ def test_the_watchdog_still_stops_a_boot_cpu_stuck_on_one_ap() -> None:
     result = run_boot(spec, recording="summary")
     assert result.result == "hung"
     assert result.sim_time_ns == 300_000_000
+
+
+def test_a_cpus_devices_are_made_when_first_used_and_can_be_replaced() -> None:
+    machine = build_machine(BootSpec(platform="tdx", cpus=4))
+    result = machine.boot()
+    assert result.result == "ok"
+    bp, ap = machine.cpus[0], machine.cpus[1]
+    assert all(c._lapic is None and c._mem is None for c in machine.cpus[1:])  # never touched
+    assert ap.lapic.apic_id == ap.apic_id and ap._lapic is ap.lapic
+    ap.lapic = bp.lapic
+    ap.mem = bp.mem
+    assert ap.lapic is bp.lapic and ap.mem is bp.mem
+    with pytest.raises(TypeError):
+        Cpu(5, 5, bp.lapic, bp.mem)  # type: ignore[call-arg, arg-type]  # old signature

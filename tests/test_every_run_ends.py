@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from kapic import (
+    RELAX,
     Apic,
     ApicDriverRegistry,
     BootSpec,
@@ -166,6 +167,23 @@ def test_the_event_budget_counts_from_the_last_progress_not_per_cpu() -> None:
     assert result.cpus_online == 40
     assert any("stopped after 50000 events without progress" in r for r in result.reasons)
     assert machine.engine.events < machine.recorder.progress_events + 50_000 + 10
+
+
+def test_a_hook_reporting_progress_forever_is_stopped_by_the_wall_clock_budget() -> None:
+    # Each progress starts the event budget again; the wall-clock budget bounds the whole
+    # boot, so even a hook that claims progress at every step ends.
+    def liar(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Generator[Any, Any, int]:
+        while True:
+            kernel.progressed()
+            yield RELAX
+
+    machine = build_machine(BootSpec(cpus=2, kernel="6.1", wall_budget_s=0.5),
+                            _host(_Driver(liar), "liar"))
+    start = time.monotonic()
+    result = machine.boot(max_events=10_000)
+    assert time.monotonic() - start < 10
+    assert result.result == "hung"
+    assert any("stopped after 0.5 s of wall time (--wall-budget)" in r for r in result.reasons)
 
 
 # -- silently wrong -----------------------------------------------------------------------------

@@ -52,7 +52,7 @@ class Board:
         self._jitter_ppm = platform.param("jitter_ppm")
         self.bus = ApicBus(engine, recorder, platform, self.start_cpu, self.hypervisor)
         self.cpus: list[Cpu] = [
-            Cpu(index, apic_id, self.bus, self.memory)
+            Cpu(index, apic_id, _bus=self.bus, _memory=self.memory)
             for index, apic_id in enumerate(apic_ids)
         ]
         self.bus.attach(self.cpus)

@@ -25,8 +25,9 @@ class Cpu:
 
     index: int
     apic_id: int
-    _bus: ApicBus = field(repr=False)
-    _memory: PhysicalMemory = field(repr=False)
+    # keyword-only, so that the former Cpu(index, apic_id, lapic, mem) fails loudly
+    _bus: ApicBus = field(repr=False, kw_only=True)
+    _memory: PhysicalMemory = field(repr=False, kw_only=True)
     state: CpuHwState = "reset"
     process: Process | None = None
     #: the logical CPU number the kernel gave it (None until enumerated)
@@ -45,6 +46,10 @@ class Cpu:
             lapic = self._lapic = LapicDevice(self._bus, self.index, self.apic_id)
         return lapic
 
+    @lapic.setter
+    def lapic(self, lapic: LapicDevice) -> None:
+        self._lapic = lapic
+
     @property
     def mem(self) -> CpuMemory:
         """The CPU's view of memory (its accessors, barriers and store buffer)."""
@@ -52,6 +57,10 @@ class Cpu:
         if mem is None:
             mem = self._mem = self._memory.cpu_view(self.index)
         return mem
+
+    @mem.setter
+    def mem(self, mem: CpuMemory) -> None:
+        self._mem = mem
 
     def process_ended(self, proc: Process) -> None:
         """The code the CPU ran returned (or raised): forget its process, which holds nothing a

@@ -48,9 +48,6 @@ class LapicDevice:
     """The local APIC device of one CPU (not the MADT entry that describes it); writes return
     the time they cost the writing CPU (a VM exit)."""
 
-    __slots__ = ("apic_id", "bus", "busy_until", "cpu", "esr", "esr_pending", "icr2", "icr_low",
-                 "maxlvt")
-
     def __init__(self, bus: ApicBus, cpu: int, apic_id: int) -> None:
         self.bus = bus
         self.cpu = cpu

@@ -33,6 +33,8 @@ PHYS_ADDR_LIMIT = 1 << 52
 
 
 def _check_range(addr: int, size: int) -> None:
+    if size < 0:
+        raise ValueError(f"negative access size {size} at 0x{addr:x}")
     if addr < 0 or addr + size > PHYS_ADDR_LIMIT:
         raise ValueError(f"physical address 0x{addr:x} ({size} bytes) is outside the 52-bit "
                          "physical address space")
@@ -76,7 +78,7 @@ class PhysicalMemory:
     def write_bytes(self, addr: int, data: bytes) -> None:
         start, total = addr, len(data)
         off = addr & (PAGE_SIZE - 1)
-        if 0 <= addr and off + total <= PAGE_SIZE and addr + total <= PHYS_ADDR_LIMIT:
+        if 0 <= addr and 0 < total and off + total <= PAGE_SIZE and addr + total <= PHYS_ADDR_LIMIT:
             buf = self._pages.get(addr >> _PAGE_SHIFT)  # the common case: within one page
             if buf is None:
                 buf = self._pages[addr >> _PAGE_SHIFT] = bytearray(PAGE_SIZE)

@@ -82,18 +82,29 @@ class KernelCpu:
     #: the bring-up's three completions, made when first used and dropped once the CPU is
     #: online (a 65,536-CPU boot keeps none of them)
     _sync: tuple[Signal, Signal, Signal] | None = None
+    _done: bool = False
 
     def _signals(self) -> tuple[Signal, Signal, Signal]:
         sync = self._sync
         if sync is None:
             e = self.engine
             # the signals' names are constants: which CPU is this KernelCpu
-            sync = self._sync = (e.signal("alive"), e.signal("should_online"), e.signal("online"))
+            sync = (e.signal("alive"), e.signal("should_online"), e.signal("online"))
+            if self._done:
+                # Online: the completions were dropped. Their state is known, so they are
+                # made again as they ended, fired with the times they fired at (a wait on
+                # one returns at once); kept by whoever asked, not here.
+                for signal, value in zip(sync, (self.alive_ns, None, self.online_ns),
+                                         strict=True):
+                    signal.fire(value)
+                return sync
+            self._sync = sync
         return sync
 
     @property
     def alive(self) -> Signal:
-        """The AP reported alive (``cpuhp_ap_sync_alive``; ``cpu_callin_mask`` before 6.5)."""
+        """The AP reported alive (``cpuhp_ap_sync_alive``; ``cpu_callin_mask`` before 6.5);
+        its value is the time it did."""
         return self._signals()[0]
 
     @property
@@ -103,12 +114,14 @@ class KernelCpu:
 
     @property
     def online(self) -> Signal:
-        """The AP set itself online (``set_cpu_online``)."""
+        """The AP set itself online (``set_cpu_online``); its value is the time it did."""
         return self._signals()[2]
 
     def bringup_done(self) -> None:
-        """The CPU is online: nobody waits on its completions again (a CPU is brought up once)."""
+        """The CPU is online: nobody waits on its completions again (a CPU is brought up
+        once); reading one after this gives it fired, as it ended."""
         self._sync = None
+        self._done = True
 
 
 class Kernel:

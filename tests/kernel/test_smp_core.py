@@ -441,3 +441,35 @@ def test_hang_in_a_parallel_kick_names_the_cpu_being_woken() -> None:
     assert any("while waking CPU3 (APIC 0x3) with _stuck_on_apic3()" in r for r in result.reasons)
     assert result.cpus[3].state == "hung"
     assert result.cpus[1].state != "hung" and result.cpus[2].state != "hung"
+
+
+def test_an_online_cpus_completions_read_as_they_ended() -> None:
+    # kapic drops a CPU's bring-up completions once it is online (memory); a plugin that
+    # reads them afterwards, or waits on one, sees them fired with the times they fired at.
+    seen: list[tuple[int, bool, bool, object, object]] = []
+
+    def serialised(kernel: Kernel, apicid: int, start_ip: int, cpu: int
+                   ) -> Generator[Any, Any, int]:
+        if cpu > 1:
+            prev = kernel.cpus[cpu - 1]
+            seen.append((cpu - 1, prev.online.fired, prev.should_online.fired,
+                         prev.alive.value, prev.online.value))
+            yield Wait(prev.online)  # returns at once: the previous CPU is online
+        fallback = kernel.wakeup_secondary_cpu_via_init
+        assert fallback is not None
+        return (yield from fallback(kernel, apicid, start_ip, cpu))
+
+    class Driver:
+        @hookimpl
+        def kapic_register_apic_drivers(self, registry: ApicDriverRegistry) -> None:
+            registry.apic_driver(Apic("serialised", probe=lambda k: True,
+                                      wakeup_secondary_cpu=serialised),
+                                 before="NumaConnect system")
+
+    host = PluginHost()
+    host.register(Driver(), "serialised")
+    machine = build_machine(BootSpec(cpus=4, kernel="6.1"), host)
+    result = machine.boot()
+    assert result.result == "ok", result.reasons
+    kcpus = machine.kernel.cpus
+    assert seen == [(n, True, True, kcpus[n].alive_ns, kcpus[n].online_ns) for n in (1, 2)]

@@ -14,7 +14,6 @@ from kapic import (
     build_machine,
     run_boot,
 )
-from kapic.hw.lapic import LapicDevice
 from kapic.machine import Machine
 
 US = 1_000
@@ -48,21 +47,18 @@ def _boot_recording_icr(
     lapic = machine.cpus[0].lapic
     writes: list[tuple[int, int]] = []
     icr: list[tuple[int, int, bool]] = []
-    real_write, real_icr_write = LapicDevice.write, LapicDevice.icr_write
+    real_write, real_icr_write = lapic.write, lapic.icr_write
 
-    # LapicDevice has __slots__: wrap the class's methods, recording the boot CPU's writes
-    def write(self: LapicDevice, reg: int, value: int) -> int:
-        if self is lapic:
-            writes.append((reg, value))
-        return real_write(self, reg, value)
+    def write(reg: int, value: int) -> int:
+        writes.append((reg, value))
+        return real_write(reg, value)
 
-    def icr_write(self: LapicDevice, low: int, dest: int, *, x2apic: bool) -> int:
-        if self is lapic:
-            icr.append((low, dest, x2apic))
-        return real_icr_write(self, low, dest, x2apic=x2apic)
+    def icr_write(low: int, dest: int, *, x2apic: bool) -> int:
+        icr.append((low, dest, x2apic))
+        return real_icr_write(low, dest, x2apic=x2apic)
 
-    monkeypatch.setattr(LapicDevice, "write", write)
-    monkeypatch.setattr(LapicDevice, "icr_write", icr_write)
+    monkeypatch.setattr(lapic, "write", write)
+    monkeypatch.setattr(lapic, "icr_write", icr_write)
     return machine.boot(), machine, writes, icr
 
 

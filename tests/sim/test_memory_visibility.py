@@ -54,6 +54,12 @@ def test_accesses_within_a_page_and_across_pages_agree() -> None:
             mem.read(*bad)
         with pytest.raises(ValueError, match="outside the 52-bit"):
             mem.write(bad[0], bad[1], 0)
+    pages = len(mem._pages)
+    mem.write_bytes(0x20000, b"")  # an empty write touches no page, even past the limit
+    mem.write_bytes(1 << 52, b"")
+    assert len(mem._pages) == pages
+    with pytest.raises(ValueError, match="negative access size"):
+        mem.read_bytes(0x3000, -1)
 
 
 def test_memremap_window_bounds_are_enforced() -> None:
