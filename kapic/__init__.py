@@ -47,7 +47,7 @@ from kapic.markers import hookimpl, hookspec
 from kapic.methods import WakeupMethod
 from kapic.platforms.model import DEFAULT_PARAMS, PARAM_DOCS, Platform
 from kapic.plugin import PluginHost
-from kapic.result import BootResult, CpuResult, Span, TraceEvent
+from kapic.result import BootResult, CpuResult, Span, Spans, TraceEvent
 from kapic.sim.engine import RELAX, SPIN, Wait
 from kapic.sweeps import Grid, GridError, sweep
 from kapic.versions import (
@@ -181,6 +181,7 @@ __all__ = [
     "PluginRef",
     "RealModeHeader",
     "Span",
+    "Spans",
     "TraceEvent",
     "Vmm",
     "Wait",

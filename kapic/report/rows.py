@@ -28,7 +28,7 @@ from typing import Final
 
 from kapic.report.stats import nearest_rank
 from kapic.report.units import format_ns
-from kapic.result import BootResult, method_label
+from kapic.result import BootResult, Span, method_label
 from kapic.versions import kernel_label
 
 __all__ = [
@@ -142,9 +142,19 @@ class ApSplit:
 
 def ap_splits(result: BootResult) -> list[ApSplit]:
     """Every kicked AP of ``result``, in CPU order, split into its three parts."""
-    kicks = {s.target: s.start_ns for s in result.spans if s.cpu == 0 and s.name == "kick"}
-    startups = {s.target: s for s in result.spans if s.cpu == s.target and s.name == "ap-startup"}
-    onlined = {s.target: s.end_ns for s in result.spans if s.cpu == 0 and s.name == "online"}
+    kicks: dict[int, int] = {}
+    startups: dict[int, Span] = {}
+    onlined: dict[int, int] = {}
+    for s in result.spans:  # one pass (reading a span makes its tuple); the last one counts
+        name = s.name
+        if name == "kick":
+            if s.cpu == 0:
+                kicks[s.target] = s.start_ns
+        elif name == "online":
+            if s.cpu == 0:
+                onlined[s.target] = s.end_ns
+        elif name == "ap-startup" and s.cpu == s.target:
+            startups[s.target] = s
     out = []
     for cpu in sorted(result.cpus, key=lambda c: c.cpu):
         kick = kicks.get(cpu.cpu)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from kapic.result import Span, TraceEvent
+from kapic.result import Spans, TraceEvent
 from kapic.sim.engine import Engine
 
 __all__ = ["KEPT_EVENTS", "LEVELS", "LogLine", "Recorder"]
@@ -41,7 +41,7 @@ class Recorder:
         self._spans = level != "summary"
         self.log: list[LogLine] = []
         self.trace: list[TraceEvent] = []
-        self.spans: list[Span] = []
+        self.spans = Spans()
         #: named counts (``ipis``, ``vm_exits``, ...); the names given start at 0
         self.counters: Counter[str] = Counter(dict.fromkeys(counters, 0))
         self.reasons: list[str] = []
@@ -66,7 +66,7 @@ class Recorder:
     def span(self, cpu: int, name: str, start_ns: int, target: int) -> None:
         """A timeline slice ``[start_ns, now)`` on ``cpu`` about CPU ``target``."""
         if self._spans:
-            self.spans.append(Span(cpu, name, start_ns, self._engine.now, target))
+            self.spans.add(cpu, name, start_ns, self._engine.now, target)
 
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to the counter ``name``."""
