@@ -17,6 +17,7 @@ from kapic.machine import DEFAULT_WATCHDOG_NS, Machine
 from kapic.platforms.model import Platform
 from kapic.plugin import PluginHost
 from kapic.result import BootResult, ResultKind
+from kapic.sim import collector
 from kapic.versions import parse_kernel_version
 
 __all__ = [
@@ -122,6 +123,11 @@ def build_machine(spec: BootSpec, plugins: PluginHost | None = None, *,
 
     ``recording``: ``full`` (every trace event and span), ``spans`` (what compare and its
     plot use) or ``summary`` (neither): a boot records what its consumer reads."""
+    with collector.paused():  # hundreds of thousands of objects, no cycle to free
+        return _build_machine(spec, plugins, recording)
+
+
+def _build_machine(spec: BootSpec, plugins: PluginHost | None, recording: str) -> Machine:
     from kapic.hw.memory import Visibility
 
     host = plugins or PluginHost()

@@ -9,7 +9,6 @@ Two machines in one process share nothing.
 from __future__ import annotations
 
 import contextlib
-import gc
 import signal
 import threading
 import time
@@ -30,6 +29,7 @@ from kapic.kernel.env import KernelEnv
 from kapic.kernel.kernel import Kernel, errno_name
 from kapic.kernel.smpboot import smp_sanity_check, start_secondary
 from kapic.result import BootResult
+from kapic.sim import collector
 from kapic.sim.engine import Engine, SimulationAbort
 from kapic.sim.recorder import Recorder
 
@@ -213,13 +213,8 @@ class Machine:
 
         The cyclic garbage collector is off meanwhile: the run makes millions of short-lived
         objects and no cycle that must be freed before it ends (1.5 s of 8 at 65,536 CPUs)."""
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with collector.paused():
             return self._run_events(until, max_events)
-        finally:
-            if collecting:
-                gc.enable()
 
     def _run_events(self, until: int, max_events: int | None) -> bool:
         try:
@@ -333,7 +328,8 @@ class Machine:
                 )
         self._hung_why = hung_why
         self._wall = time.perf_counter() - wall0
-        return self.result()
+        with collector.paused():  # one CpuResult per CPU, no cycle among them
+            return self.result()
 
     def result(self) -> BootResult:
         """The :class:`BootResult` of the machine as it is now (after :meth:`boot`)."""
