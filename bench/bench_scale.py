@@ -10,14 +10,14 @@ teardown count, as for a user), twice, and prints the median. Run:
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import statistics
 import subprocess
 import sys
 import time
 
-from bench_simpy import peak_rss_kib
+# the child runs kapic and reports its own peak RSS (VmHWM) as its last line on stderr
+from bench_simpy import kapic_child
 
 CASES = {
     # every CPU usable: interrupt remapping lifts the 32,767 APIC ID cap of a guest
@@ -26,22 +26,10 @@ CASES = {
 }
 
 
-def _child() -> str:
-    """The child runs kapic and reports its own peak RSS (KiB, VmHWM: not ru_maxrss, which
-    Linux carries over from the parent) as its last line on stderr."""
-    return (inspect.getsource(peak_rss_kib)
-            + "import sys\n"
-            "from kapic.cli import main\n"
-            "code = main(sys.argv[1:])\n"
-            "sys.stdout.flush()\n"
-            "print(peak_rss_kib(), file=sys.stderr)\n"
-            "sys.exit(code)\n")
-
-
 def _run(argv: list[str]) -> tuple[float, int, str]:
     """Wall seconds, peak RSS in KiB, stdout of one child process."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _child(), *argv], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", kapic_child(), *argv], capture_output=True,
                           text=True, check=False)
     wall = time.perf_counter() - start
     return wall, int(done.stderr.strip().splitlines()[-1]), done.stdout

@@ -110,7 +110,7 @@ def peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _kapic_child() -> str:
+def kapic_child() -> str:
     """The kapic child: runs the CLI, then prints its peak RSS (KiB) as its last stderr line."""
     import inspect
 
@@ -631,7 +631,7 @@ def kapic_argv(case: Case, mode: str, cpus: int) -> list[str]:
 
 def kapic_run(case: Case, mode: str, cpus: int) -> tuple[Run, dict[str, Any]]:
     """One ``kapic boot --json`` in a fresh process; stops unless it is the boot asked for."""
-    wall, rss, out = _child(["-c", _kapic_child(), *kapic_argv(case, mode, cpus)])
+    wall, rss, out = _child(["-c", kapic_child(), *kapic_argv(case, mode, cpus)])
     doc: dict[str, Any] = json.loads(out)
     bringup = doc.get("bringup") or {}
     problems = []
@@ -660,7 +660,7 @@ def model_run(impl: str, costs: Costs, mode: str, cpus: int) -> Run:
 
 def check_not_run(case: Case, mode: str) -> str:
     """Why kapic does not run ``case`` in ``mode`` (its JSON's reason); stops if it now does."""
-    _wall, _rss, out = _child(["-c", _kapic_child(), *kapic_argv(case, mode, 8)])
+    _wall, _rss, out = _child(["-c", kapic_child(), *kapic_argv(case, mode, 8)])
     doc = json.loads(out)
     ran = doc["bringup"]["mode"]
     if ran == mode:
