@@ -459,17 +459,7 @@ def test_an_online_cpus_completions_read_as_they_ended() -> None:
         assert fallback is not None
         return (yield from fallback(kernel, apicid, start_ip, cpu))
 
-    class Driver:
-        @hookimpl
-        def kapic_register_apic_drivers(self, registry: ApicDriverRegistry) -> None:
-            registry.apic_driver(Apic("serialised", probe=lambda k: True,
-                                      wakeup_secondary_cpu=serialised),
-                                 before="NumaConnect system")
-
-    host = PluginHost()
-    host.register(Driver(), "serialised")
-    machine = build_machine(BootSpec(cpus=4, kernel="6.1"), host)
-    result = machine.boot()
+    result, kernel = _boot_with(_DriverPlugin(hook=serialised), cpus=4, kernel="6.1")
     assert result.result == "ok", result.reasons
-    kcpus = machine.kernel.cpus
+    kcpus = kernel.cpus
     assert seen == [(n, True, True, kcpus[n].alive_ns, kcpus[n].online_ns) for n in (1, 2)]
