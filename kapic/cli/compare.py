@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import tempfile
@@ -37,6 +38,25 @@ __all__ = ["DEFAULT_REPEAT", "add_parser", "run"]
 DEFAULT_REPEAT = 5
 
 
+#: --jobs auto: the CPUs x runs from which starting a process per core pays off (each worker
+#: imports kapic and its plugins again, about half a second; 2,048 CPUs x 16 runs is about
+#: 2.4 s on one core)
+AUTO_JOBS_WORK = 32_768
+
+
+def _jobs(text: str) -> int | str:
+    """``--jobs``: ``auto`` or a whole number."""
+    return "auto" if text == "auto" else whole_number(text)
+
+
+def auto_jobs(cpus: int, runs: int, cores: int | None) -> int:
+    """How many processes ``--jobs auto`` starts: one per core (at most one per run) when the
+    comparison is worth it, else 1 (a small one is done before the processes would start)."""
+    if cpus * runs < AUTO_JOBS_WORK or not cores:
+        return 1
+    return max(1, min(cores, runs))
+
+
 def add_parser(subparsers: Any) -> None:
     """Add the ``compare`` sub-parser to ``subparsers`` (from ``add_subparsers``)."""
     p: argparse.ArgumentParser = subparsers.add_parser(
@@ -49,9 +69,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, metavar="N",
                    help="run each row under N seeds (--seed, --seed+1, ...) and show the "
                    f"median and the spread (default {DEFAULT_REPEAT})")
-    p.add_argument("--jobs", type=whole_number, default=1, metavar="N",
+    p.add_argument("--jobs", type=_jobs, default="auto", metavar="N|auto",
                    help="run the boots on N local processes (the same results, sooner on a "
-                   "machine with N cores; default 1)")
+                   "machine with N cores); auto (the default): one per core for a comparison "
+                   f"of at least {AUTO_JOBS_WORK:,} CPU-boots (CPUs x runs), else 1")
     p.add_argument("--same-platform", action="store_true",
                    help="compare methods only on platforms where several apply")
     p.add_argument("--blame", action="store_true", help="also list the slowest CPUs first")
@@ -232,17 +253,21 @@ def _compare(args: argparse.Namespace) -> int:
 
     if not 1 <= args.repeat <= 1000:
         raise ConfigError(f"--repeat {args.repeat}: must be between 1 and 1000")
-    if args.jobs < 1:
+    if args.jobs != "auto" and args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: give at least 1 process")
     host = PluginHost.from_options(args.plugin_options)
     if args.firmware is not None:
         host.firmware(args.firmware)  # an unknown model is a usage error before any run
     check_faults(args.fault, host)  # so is an unknown fault or parameter, or one given twice
+    table_cpus = 0
     if args.madt is not None:  # a bad table fails here, before any run
         from kapic.api import load_madt_noted
 
-        _, note = load_madt_noted(args.madt, host, args.table,
-                                  name=getattr(args, "madt_name", None))
+        madt, note = load_madt_noted(args.madt, host, args.table,
+                                     name=getattr(args, "madt_name", None))
+        from kapic.acpi.cpus import madt_cpu_entries
+
+        table_cpus = sum(1 for e in madt_cpu_entries(madt) if e.enabled)
         if note and not args.json:
             print(f"kapic: note: {note}", file=sys.stderr)
     elif args.table is not None:
@@ -266,9 +291,13 @@ def _compare(args: argparse.Namespace) -> int:
                 firmware=args.firmware,
                 faults=tuple(args.fault),
             ) for repeat in range(args.repeat)] for method, platform in plan]
-    if args.jobs > 1:
+    jobs = args.jobs
+    if jobs == "auto":
+        work = cpus if cpus is not None else table_cpus
+        jobs = auto_jobs(work, sum(len(specs) for specs in rows), os.cpu_count())
+    if jobs > 1:
         # -p options are all no:NAME (PluginHost.from_options checked them above)
-        results = _run_parallel(rows, tuple(o[3:] for o in args.plugin_options), args.jobs)
+        results = _run_parallel(rows, tuple(o[3:] for o in args.plugin_options), jobs)
     else:
         results = []
         for index, specs in enumerate(rows, start=1):

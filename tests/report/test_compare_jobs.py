@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+import kapic.cli.compare as compare_cli
 from kapic.cli import main
+from kapic.cli.compare import AUTO_JOBS_WORK, auto_jobs
 from kapic.errors import PluginError
 
 
@@ -46,6 +48,36 @@ def test_jobs_keep_the_plugin_options(capsys: pytest.CaptureFixture[str]) -> Non
 def test_no_jobs_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compare", "--jobs", "0"]) == 2
     assert "--jobs 0: give at least 1 process" in capsys.readouterr().err
+    assert main(["compare", "--jobs", "many"]) == 2
+    assert "not a number: 'many'" in capsys.readouterr().err
+
+
+def test_jobs_auto_starts_a_process_per_core_only_for_a_big_comparison() -> None:
+    assert AUTO_JOBS_WORK == 32_768
+    assert auto_jobs(8, 16, 8) == 1  # the default comparison: done before workers would start
+    assert auto_jobs(2047, 16, 8) == 1
+    assert auto_jobs(2048, 16, 8) == 8
+    assert auto_jobs(8192, 16, 2) == 2
+    assert auto_jobs(65536, 4, 16) == 4  # no more processes than runs
+    assert auto_jobs(65536, 4, None) == 1  # the number of cores is unknown
+
+
+def test_jobs_auto_is_the_default_and_gives_the_same_comparison(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = _compare(capsys, "--repeat", "2", "--jobs", "1")
+    # a small comparison made to count as big: auto starts workers, with the same result
+    monkeypatch.setattr("kapic.cli.compare.AUTO_JOBS_WORK", 1)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    started: list[int] = []
+    real = compare_cli._run_parallel
+
+    def spy(rows: Any, blocked: Any, jobs: int) -> Any:
+        started.append(jobs)
+        return real(rows, blocked, jobs)
+
+    monkeypatch.setattr(compare_cli, "_run_parallel", spy)
+    assert _compare(capsys, "--repeat", "2") == serial
+    assert started == [2]
 
 
 needs_fork = pytest.mark.skipif(multiprocessing.get_start_method() != "fork",
