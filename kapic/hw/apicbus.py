@@ -10,7 +10,7 @@ is not accepted (the sender's ESR records it), while a VMM drops it silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from kapic.hw.lapic import APIC_DM_INIT, APIC_DM_STARTUP
@@ -42,22 +42,24 @@ class ApicBus:
         self._start_cpu = start_cpu
         self._hypervisor = hypervisor
         self._cpus: Sequence[Cpu] = ()
-        self._by_apic_id: dict[int, int] = {}
+        self._by_apic_id: Mapping[int, Cpu] = {}
 
     @property
     def now(self) -> int:
         """The simulated time."""
         return self.engine.now
 
-    def attach(self, cpus: Sequence[Cpu]) -> None:
-        """The CPUs on the bus, addressed by their APIC IDs."""
+    def attach(self, cpus: Sequence[Cpu], by_apic_id: Mapping[int, Cpu]) -> None:
+        """The CPUs on the bus, and the board's map of them by APIC ID (shared, not copied:
+        one entry per CPU is 36 bytes at 65,536 CPUs)."""
         self._cpus = cpus
-        self._by_apic_id = {cpu.apic_id: cpu.index for cpu in cpus}
+        self._by_apic_id = by_apic_id
 
     def send_ipi(self, src: int, dest: int, mode: int, vector: int, *, level: bool,
                  asserted: bool) -> bool:
         """Deliver an IPI from CPU ``src``; False when no APIC accepts it."""
-        index = self._by_apic_id.get(dest)
+        target = self._by_apic_id.get(dest)
+        index = None if target is None else target.index
         if self.recorder.tracing:
             self.recorder.event(src, "ipi", f"mode=0x{mode:x} vector=0x{vector:x} dest=0x{dest:x}")
         platform = self.platform

@@ -55,8 +55,8 @@ class Board:
             Cpu(index, apic_id, _bus=self.bus, _memory=self.memory)
             for index, apic_id in enumerate(apic_ids)
         ]
-        self.bus.attach(self.cpus)
         self.by_apic_id: dict[int, Cpu] = {cpu.apic_id: cpu for cpu in self.cpus}
+        self.bus.attach(self.cpus, self.by_apic_id)
         self.cpus[0].state = "boot-cpu"
         #: x2APIC mode: the platform says so, or an APIC ID does not fit xAPIC's 8 bits
         self.x2apic_capable = bool(platform.param("x2apic")) or max(apic_ids) >= 0xFF
