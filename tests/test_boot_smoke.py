@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 
 import pytest
 
@@ -85,3 +87,18 @@ def test_a_cpus_devices_are_made_when_first_used_and_can_be_replaced() -> None:
     assert ap.lapic is bp.lapic and ap.mem is bp.mem
     with pytest.raises(TypeError):
         Cpu(5, 5, bp.lapic, bp.mem)  # type: ignore[call-arg, arg-type]  # old signature
+
+
+def test_boot_shows_progress_on_a_terminal_and_erases_it(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["boot", "--platform", "tdx", "--cpus", "4"]) == 0
+    shown = terminal.getvalue()
+    assert "boot, tdx [" in shown and "3/3 CPUs" in shown  # drawn once done, at least
+    assert shown.endswith("\r\x1b[2K")  # and erased before the log is read
+    assert "ok: 4/4 CPUs online" in capsys.readouterr().out

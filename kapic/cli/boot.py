@@ -45,6 +45,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from kapic.api import BootSpec, build_machine
     from kapic.plugin import PluginHost
+    from kapic.report import progress_bar
 
     spec = _replayed(args) if args.replay is not None else BootSpec(
         platform=args.platform or "bare-metal",
@@ -74,7 +75,14 @@ def run(args: argparse.Namespace) -> int:
                           f"(1..{len(machine.cpus) - 1})")
     if machine.madt_note and not args.json:
         print(f"kapic: note: {machine.madt_note}", file=sys.stderr)
-    result = machine.boot()
+    # a large boot takes seconds: a bar on a terminal, CPUs online or failed of those present
+    bar = progress_bar(label=f"boot, {spec.platform}")
+    machine.progress = bar
+    try:
+        result = machine.boot()
+    finally:
+        if bar is not None:
+            bar.close()
     if args.offline and result.result != "hung":
         machine.offline(args.offline)
         result = machine.result()
