@@ -228,7 +228,7 @@ def classify_boot(machine: FinishedBoot, hung_why: str | None, fault: PluginFaul
         cpus=cpus,
         log=[format_log_line(t, m) for t, level, m in log if level != "debug"],
         trace=sorted(recorder.trace, key=lambda e: e.t_ns),
-        spans=recorder.spans,
+        spans=recorder.spans.copy(),  # each result its own (the recorder goes on)
         recording=recorder.level,
         counters=dict(recorder.counters),
         trust=trust,

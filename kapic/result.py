@@ -8,7 +8,7 @@ machine, so results can be pickled, compared and rendered in another process.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, MutableSequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, overload
 
@@ -48,17 +48,26 @@ class Span(NamedTuple):
     target: int
 
 
-class Spans(Sequence[Span]):
+_I64 = (-(1 << 63), (1 << 63) - 1)
+
+
+class Spans(MutableSequence[Span]):
     """A boot's spans, kept compactly: five integer arrays instead of a tuple per span (a
-    ``compare`` of 8,192 CPUs keeps 16 boots of about 41,000 spans each). Reading gives
-    :class:`Span` tuples; it compares equal to any sequence of the same spans, and
-    ``append`` adds one."""
+    ``compare`` of 8,192 CPUs keeps 16 boots of about 41,000 spans each).
+
+    It is a mutable sequence of :class:`Span`, as the list it replaces was: reading gives
+    ``Span`` tuples; ``append``, ``extend``, ``insert``, item assignment, ``del``, ``pop`` and
+    ``sort`` work; ``+`` and ``*`` give lists; it compares equal to a list (or another
+    ``Spans``) of the same spans. A span whose CPU, times or target are not integers is
+    refused whole (``TypeError``), leaving the others as they were. Not a ``list``:
+    ``dataclasses.asdict`` keeps it as it is; ``list(spans)`` or ``BootResult.to_json()``
+    give plain values."""
 
     __slots__ = ("_cpu", "_end", "_index", "_name", "_names", "_start", "_target")
 
     def __init__(self, spans: Iterable[Span] = ()) -> None:
         self._cpu = array("q")
-        self._name = array("H")  # an index into _names
+        self._name = array("L")  # an index into _names
         self._start = array("q")
         self._end = array("q")
         self._target = array("q")
@@ -67,21 +76,54 @@ class Spans(Sequence[Span]):
         for span in spans:
             self.append(span)
 
-    def add(self, cpu: int, name: str, start_ns: int, end_ns: int, target: int) -> None:
-        """Append the span ``[start_ns, end_ns)`` called ``name`` on ``cpu`` about ``target``."""
+    def _columns(self) -> tuple[array[int], ...]:
+        return self._cpu, self._name, self._start, self._end, self._target
+
+    def _row(self, cpu: object, name: object, start_ns: object, end_ns: object,
+             target: object) -> tuple[int, int, int, int, int]:
+        """The span's five stored values, checked before anything is stored."""
+        for field_name, value in (("cpu", cpu), ("start_ns", start_ns), ("end_ns", end_ns),
+                                  ("target", target)):
+            if not isinstance(value, int) or isinstance(value, bool) or not (
+                    _I64[0] <= value <= _I64[1]):
+                raise TypeError(f"span {name!r}: {field_name} must be an int (ns, a CPU "
+                                f"number), not {value!r}")
+        if not isinstance(name, str):
+            raise TypeError(f"span name must be a str, not {name!r}")
         index = self._index.get(name)
         if index is None:
             index = self._index[name] = len(self._names)
             self._names.append(name)
-        self._cpu.append(cpu)
-        self._name.append(index)
-        self._start.append(start_ns)
-        self._end.append(end_ns)
-        self._target.append(target)
+        return cpu, index, start_ns, end_ns, target  # type: ignore[return-value]
 
-    def append(self, span: Span) -> None:
-        """Append ``span``."""
-        self.add(*span)
+    def add(self, cpu: int, name: str, start_ns: int, end_ns: int, target: int) -> None:
+        """Append the span ``[start_ns, end_ns)`` called ``name`` on ``cpu`` about ``target``."""
+        index = self._index.get(name)
+        if index is None:
+            self._row(cpu, name, start_ns, end_ns, target)  # a new name: check it all first
+            index = self._index[name]
+        n = len(self._cpu)
+        try:  # the arrays check the values: undo a half-added span
+            self._cpu.append(cpu)
+            self._name.append(index)
+            self._start.append(start_ns)
+            self._end.append(end_ns)
+            self._target.append(target)
+        except (TypeError, OverflowError):
+            for column in self._columns():
+                del column[n:]
+            self._row(cpu, name, start_ns, end_ns, target)  # says which value, in one line
+            raise
+
+    def append(self, value: Span) -> None:
+        """Append a span."""
+        self.add(*value)
+
+    def insert(self, index: int, value: Span) -> None:
+        """Insert a span before ``index``."""
+        row = self._row(*value)
+        for column, item in zip(self._columns(), row, strict=True):
+            column.insert(index, item)
 
     def __len__(self) -> int:
         return len(self._cpu)
@@ -98,14 +140,63 @@ class Spans(Sequence[Span]):
         return Span(self._cpu[index], self._names[self._name[index]], self._start[index],
                     self._end[index], self._target[index])
 
+    @overload
+    def __setitem__(self, index: int, value: Span) -> None: ...
+
+    @overload
+    def __setitem__(self, index: slice, value: Iterable[Span]) -> None: ...
+
+    def __setitem__(self, index: int | slice, value: Span | Iterable[Span]) -> None:
+        if isinstance(index, slice):
+            spans = list(self)
+            spans[index] = list(value)  # type: ignore[arg-type]
+            self._replace(spans)
+            return
+        row = self._row(*value)
+        for column, item in zip(self._columns(), row, strict=True):
+            column[index] = item
+
+    def __delitem__(self, index: int | slice) -> None:
+        for column in self._columns():
+            del column[index]
+
+    def _replace(self, spans: list[Span]) -> None:
+        fresh = Spans(spans)  # checked whole before this one changes
+        self._cpu, self._name, self._start, self._end, self._target = fresh._columns()
+        self._names, self._index = fresh._names, fresh._index
+
     def __iter__(self) -> Iterator[Span]:
         names = self._names
-        for cpu, name, start, end, target in zip(self._cpu, self._name, self._start, self._end,
-                                                 self._target, strict=True):
+        for cpu, name, start, end, target in zip(*self._columns(), strict=True):
             yield Span(cpu, names[name], start, end, target)
 
+    def sort(self, *, key: Any = None, reverse: bool = False) -> None:
+        """Sort in place, as ``list.sort``."""
+        self._replace(sorted(self, key=key, reverse=reverse))
+
+    def copy(self) -> Spans:
+        """An independent copy."""
+        copy = Spans()
+        copy._cpu, copy._name, copy._start, copy._end, copy._target = (
+            array(c.typecode, c) for c in self._columns())
+        copy._names, copy._index = list(self._names), dict(self._index)
+        return copy
+
+    __copy__ = copy
+
+    def __add__(self, other: Iterable[Span]) -> list[Span]:
+        return [*self, *other]
+
+    def __radd__(self, other: Iterable[Span]) -> list[Span]:
+        return [*other, *self]
+
+    def __mul__(self, times: int) -> list[Span]:
+        return list(self) * times
+
+    __rmul__ = __mul__
+
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+        if not isinstance(other, list | Spans):
             return NotImplemented
         return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
 

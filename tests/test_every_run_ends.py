@@ -186,6 +186,22 @@ def test_a_hook_reporting_progress_forever_is_stopped_by_the_wall_clock_budget()
     assert any("stopped after 0.5 s of wall time (--wall-budget)" in r for r in result.reasons)
 
 
+@pytest.mark.parametrize("recording", ["summary", "spans"])
+def test_a_span_with_a_float_time_is_a_plugin_error_at_every_recording_level(
+        recording: str) -> None:
+    def floaty(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Generator[Any, Any, int]:
+        kernel.span("mine", kernel.now / 1, cpu)  # type: ignore[arg-type]
+        fallback = kernel.wakeup_secondary_cpu_via_init
+        assert fallback is not None
+        return (yield from fallback(kernel, apicid, start_ip, cpu))
+
+    result = run_boot(BootSpec(cpus=2), plugins=_host(_Driver(floaty), "floaty"),
+                      recording=recording)
+    assert result.result == "plugin-error"
+    assert result.plugin_error is not None and result.plugin_error["plugin"] == "floaty"
+    assert "kernel.span('mine', start_ns=358305.0, target=1" in result.plugin_error["message"]
+
+
 # -- silently wrong -----------------------------------------------------------------------------
 
 

@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = machine.boot()
     finally:
+        machine.progress = None
         if bar is not None:
             bar.close()
     if args.offline and result.result != "hung":

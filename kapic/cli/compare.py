@@ -72,7 +72,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--jobs", type=_jobs, default="auto", metavar="N|auto",
                    help="run the boots on N local processes (the same results, sooner on a "
                    "machine with N cores); auto (the default): one per core for a comparison "
-                   f"of at least {AUTO_JOBS_WORK:,} CPU-boots (CPUs x runs), else 1")
+                   f"of at least {AUTO_JOBS_WORK:,} CPU-boots (CPUs x planned runs), else 1")
     p.add_argument("--same-platform", action="store_true",
                    help="compare methods only on platforms where several apply")
     p.add_argument("--blame", action="store_true", help="also list the slowest CPUs first")
@@ -157,6 +157,17 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class WorkersUnavailable(Exception):
+    """Worker processes cannot be started here (the message says why)."""
+
+
+def _cores() -> int | None:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count()
+
+
 def _run_parallel(rows: list[list[BootSpec]], blocked: tuple[str, ...],
                   jobs: int) -> list[BootResult]:
     """Every row's runs on ``jobs`` processes, in the order the serial loop gives them: each
@@ -184,9 +195,15 @@ def _run_parallel(rows: list[list[BootSpec]], blocked: tuple[str, ...],
                 bar(done, total)
         return [f.result() for f in futures]
 
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    try:  # no semaphores or no fork here (a sandbox, some containers): say so, no traceback
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+        first_futures = [pool.submit(_run_job, (specs[0], blocked)) for specs in rows]
+    except (OSError, NotImplementedError) as exc:
+        if bar is not None:
+            bar.close()
+        raise WorkersUnavailable(f"{type(exc).__name__}: {exc}") from None
     try:
-        firsts = gather([pool.submit(_run_job, (specs[0], blocked)) for specs in rows])
+        firsts = gather(first_futures)
         possible = [first.result != "not-applicable" for first in firsts]
         total -= sum(len(specs) - 1 for specs, ok in zip(rows, possible, strict=True) if not ok)
         later = [[pool.submit(_run_job, (spec, blocked)) for spec in specs[1:]] if ok else []
@@ -294,12 +311,21 @@ def _compare(args: argparse.Namespace) -> int:
     jobs = args.jobs
     if jobs == "auto":
         work = cpus if cpus is not None else table_cpus
-        jobs = auto_jobs(work, sum(len(specs) for specs in rows), os.cpu_count())
+        jobs = auto_jobs(work, sum(len(specs) for specs in rows), _cores())
+    results: list[BootResult] = []
     if jobs > 1:
-        # -p options are all no:NAME (PluginHost.from_options checked them above)
-        results = _run_parallel(rows, tuple(o[3:] for o in args.plugin_options), jobs)
-    else:
-        results = []
+        try:
+            # -p options are all no:NAME (PluginHost.from_options checked them above)
+            results = _run_parallel(rows, tuple(o[3:] for o in args.plugin_options), jobs)
+        except WorkersUnavailable as exc:
+            if args.jobs != "auto":
+                raise ConfigError(f"--jobs {args.jobs}: worker processes cannot start here "
+                                  f"({exc}); give --jobs 1") from None
+            if not args.json:
+                print(f"kapic: note: worker processes cannot start here ({exc}): running the "
+                      "boots in this process", file=sys.stderr)
+            jobs = 1
+    if jobs == 1:
         for index, specs in enumerate(rows, start=1):
             for repeat, spec in enumerate(specs):
                 label = f"[{index}/{len(plan)}] {spec.method} on {spec.platform}"

@@ -241,7 +241,14 @@ class Kernel:
         self.env.recorder.event(cpu, kind, detail)
 
     def span(self, name: str, start_ns: int, target: int, cpu: int = 0) -> None:
-        """Record a timeline slice ``[start_ns, now)`` (e.g. ``mailbox``) for ``target``."""
+        """Record a timeline slice ``[start_ns, now)`` (e.g. ``mailbox``) for ``target``.
+
+        ``start_ns``, ``target`` and ``cpu`` must be ints (a ``TypeError`` otherwise, whether
+        or not the boot records spans: a plugin's mistake does not hide at one level)."""
+        if not (type(start_ns) is int and type(target) is int and type(cpu) is int
+                and type(name) is str):
+            raise TypeError(f"kernel.span({name!r}, start_ns={start_ns!r}, target={target!r}, "
+                            f"cpu={cpu!r}): the name is a str, the others ints")
         self.env.recorder.span(cpu, name, start_ns, target)
 
     def count(self, name: str, n: int = 1) -> None:

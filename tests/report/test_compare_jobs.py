@@ -67,7 +67,7 @@ def test_jobs_auto_is_the_default_and_gives_the_same_comparison(
     serial = _compare(capsys, "--repeat", "2", "--jobs", "1")
     # a small comparison made to count as big: auto starts workers, with the same result
     monkeypatch.setattr("kapic.cli.compare.AUTO_JOBS_WORK", 1)
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr("kapic.cli.compare._cores", lambda: 2)
     started: list[int] = []
     real = compare_cli._run_parallel
 
@@ -119,3 +119,21 @@ def test_a_row_ends_at_its_first_run_that_is_not_possible(
              _compare(capsys, "--repeat", "3", "--platform", "kvm", "--jobs", jobs)["runs"]]
             for jobs in ("1", "2")]
     assert runs[0] == runs[1] == [(0, "ok"), (1, "not-applicable")]
+
+
+def test_where_workers_cannot_start_auto_runs_here_and_a_number_is_one_line(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = _compare(capsys, "--repeat", "2", "--jobs", "1")
+
+    def no_semaphores(*args: Any, **kwargs: Any) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor.__init__", no_semaphores)
+    monkeypatch.setattr("kapic.cli.compare.AUTO_JOBS_WORK", 1)
+    monkeypatch.setattr("kapic.cli.compare._cores", lambda: 2)
+    assert _compare(capsys, "--repeat", "2") == serial  # auto: the boots ran here
+    assert main(["compare", "--cpus", "4", "--jobs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--jobs 2: worker processes cannot start here (OSError: [Errno 38] Function not " \
+           "implemented); give --jobs 1" in err
+    assert "Traceback" not in err
