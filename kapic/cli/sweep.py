@@ -109,7 +109,12 @@ def _executor(args: argparse.Namespace, runs: int) -> Iterator[Executor | None]:
         raise ConfigError("give --jobs or --executor, not both")
     if args.jobs:
         # no more processes than runs: each one starts and loads the plugins
-        with ProcessPoolExecutor(max_workers=max(1, min(args.jobs, runs))) as pool:
+        try:  # no semaphores or no fork here (a sandbox, some containers): one line
+            pool = ProcessPoolExecutor(max_workers=max(1, min(args.jobs, runs)))
+        except (OSError, NotImplementedError) as exc:
+            raise ConfigError(f"--jobs {args.jobs}: worker processes cannot start here "
+                              f"({type(exc).__name__}: {exc}); leave --jobs out") from None
+        with pool:
             yield pool
         return
     if not args.executor:

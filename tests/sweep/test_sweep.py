@@ -175,6 +175,20 @@ def test_jobs_give_the_same_rows(tmp_path: Path) -> None:
     assert strip(_rows(a)) == strip(_rows(b))
 
 
+def test_jobs_where_workers_cannot_start_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_semaphores(*args: Any, **kwargs: Any) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor.__init__", no_semaphores)
+    assert main(["sweep", "--cpus", "4,8", "-o", str(tmp_path / "a.jsonl"), "--jobs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--jobs 2: worker processes cannot start here (OSError: [Errno 38] Function not " \
+           "implemented); leave --jobs out" in err
+    assert "Traceback" not in err
+
+
 def test_report_groups_and_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out.jsonl"
     assert main(["sweep", "--kernel", "seed", "--platform", "tdx", "--cpus", "4",
