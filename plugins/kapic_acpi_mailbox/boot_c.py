@@ -18,36 +18,20 @@ from kapic import (
     EINVAL,
     ENODEV,
     MP_WAKE_TIMEOUT,
-    SPIN,
     Kernel,
     MpWakeup,
     print_madt_entry,
 )
 from kapic_acpi_mailbox import madt_wakeup_seed
 from kapic_acpi_mailbox.mailbox import (
-    ACPI_MP_WAKE_COMMAND_WAKEUP,
-    APIC_ID,
-    COMMAND,
     PLUGIN_NAME,
-    WAKEUP_VECTOR,
-    mapped_mailbox,
+    wakeup_and_spin,
 )
 
 
 def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Generator[Any, Any, int]:
-    # Remap mailbox memory only for the first call to acpi_wakeup_cpu().
-    mailbox = mapped_mailbox(kernel)
-    mailbox.write_once(APIC_ID, 4, apicid)
-    mailbox.write_once(WAKEUP_VECTOR, 8, start_ip)
-    # Ensure apic_id and wakeup_vector are visible before the command.
-    mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_WAKEUP)
-    start = kernel.now
-    # Wait for the CPU to wake up. The CPU being woken is stuck in firmware (trusted): the
-    # VMM can only delay it, so there is no timeout (the review of PATCHv7).
-    while mailbox.read_once(COMMAND, 2):
-        yield SPIN
-    kernel.span("mailbox", start, cpu)
-    return 0
+    """arch/x86/kernel/acpi/boot.c ``acpi_wakeup_cpu()``: post the command, spin unbounded."""
+    return (yield from wakeup_and_spin(kernel, apicid, start_ip, cpu))
 
 
 def acpi_parse_mp_wake(kernel: Kernel, entry: MpWakeup, end: int) -> int:

@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from kapic import EINVAL, EOPNOTSUPP, SPIN, Kernel, MpWakeup, print_madt_entry, udelay
+from kapic import EINVAL, EOPNOTSUPP, Kernel, MpWakeup, print_madt_entry, udelay
 from kapic_acpi_mailbox.mailbox import (
     ACPI_MP_WAKE_COMMAND_TEST,
-    ACPI_MP_WAKE_COMMAND_WAKEUP,
     APIC_ID,
     COMMAND,
     PLUGIN_NAME,
-    WAKEUP_VECTOR,
     mapped_mailbox,
+    wakeup_and_spin,
 )
 
 
@@ -30,17 +29,8 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
             st["warned"] = True
             kernel.printk("No MADT mailbox: cannot bringup secondary CPUs. Booting with kexec?", "warn")
         return -EOPNOTSUPP
-    mailbox = mapped_mailbox(kernel)
-    mailbox.write_once(APIC_ID, 4, apicid)
-    mailbox.write_once(WAKEUP_VECTOR, 8, start_ip)
-    mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_WAKEUP)
-    start = kernel.now
-    # Wait for the CPU to wake up: no timeout, the firmware is trusted and the VMM may only
-    # delay it (after the acknowledgement do_boot_cpu still waits 10 s for a sign of life).
-    while mailbox.read_once(COMMAND, 2):
-        yield SPIN  # cpu_relax(): the loop depends on nothing but the command word
-    kernel.span("mailbox", start, cpu)
-    return 0
+    # the rest as boot.c had it (moved unchanged)
+    return (yield from wakeup_and_spin(kernel, apicid, start_ip, cpu))
 
 
 def acpi_mp_cpu_die(kernel: Kernel, cpu: int, apicid: int) -> Generator[Any, Any, bool]:

@@ -13,12 +13,10 @@ from typing import Any
 
 from kapic import EINVAL, EIO, RELAX, Kernel
 from kapic_acpi_mailbox.mailbox import (
-    ACPI_MP_WAKE_COMMAND_WAKEUP,
-    APIC_ID,
     COMMAND,
     PLUGIN_NAME,
-    WAKEUP_VECTOR,
     mapped_mailbox,
+    post_wakeup,
 )
 
 
@@ -31,10 +29,8 @@ def acpi_wakeup_cpu(kernel: Kernel, apicid: int, start_ip: int, cpu: int) -> Gen
     if apicid in wakemap:
         kernel.printk(f"ACPI: CPU already awake (APIC ID {apicid:x}), skipping wakeup", "err")
         return -EINVAL
-    mailbox.write_once(APIC_ID, 4, apicid)
-    mailbox.write_once(WAKEUP_VECTOR, 8, start_ip)
     # apic_id and wakeup_vector must be visible to firmware before the command.
-    mailbox.store_release(COMMAND, 2, ACPI_MP_WAKE_COMMAND_WAKEUP)
+    post_wakeup(mailbox, apicid, start_ip)
     start = kernel.now
     # 255 was found to work on well-behaving TDX guest systems.
     wake_tries_left = 255
