@@ -19,7 +19,7 @@ from typing import Final
 
 from kapic.acpi.header import AcpiHeader
 from kapic.acpi.interrupts import InterruptOverride, IoApic, LocalApicNmi, LocalX2ApicNmi
-from kapic.acpi.madt import ACPI_MADT_PCAT_COMPAT, Madt, Subtable, finalize_madt
+from kapic.acpi.madt import ACPI_MADT_PCAT_COMPAT, MADT_FIXED_SIZE, Madt, Subtable, finalize_madt
 from kapic.acpi.processors import (
     ACPI_MADT_ENABLED,
     ACPI_MADT_ONLINE_CAPABLE,
@@ -82,18 +82,24 @@ def describe_madt(
         raise MadtError(f"APIC IDs {_few(sorted(unknown))} are not in the CPU list",
                         source=_SOURCE, field="disabled/online_capable")
     subtables: list[Subtable] = []
+    # each CPU entry made at its offset in the table, so that finalize_madt keeps it as it is
+    # (a table has up to 65,536 of them)
+    offset = MADT_FIXED_SIZE
     for index, apic_id in enumerate(ids):
         flags = 0 if apic_id in disabled else ACPI_MADT_ENABLED
         if apic_id in online_capable:
             flags |= ACPI_MADT_ONLINE_CAPABLE
+        entry: Subtable
         if apic_id < 0xFF:
             if index > 0xFF:
                 raise MadtError(f"CPU index {index} does not fit the u8 ACPI UID of a type 0 "
                                 "entry", source=_SOURCE, field="apic_ids")
-            subtables.append(LocalApic(index, apic_id, flags))
+            entry = LocalApic(index, apic_id, flags, offset=offset)
         else:
-            subtables.append(LocalX2Apic(x2apic_id=apic_id, acpi_processor_uid=index,
-                                         flags=flags))
+            entry = LocalX2Apic(x2apic_id=apic_id, acpi_processor_uid=index, flags=flags,
+                                offset=offset)
+        subtables.append(entry)
+        offset += entry.length
     if ioapic:
         subtables.append(IoApic(ioapic_id=0, address=0xFEC00000, gsi_base=0))
     if overrides:

@@ -9,7 +9,9 @@ Polarity/trigger masks are ``ACPI_MADT_POLARITY_MASK`` / ``ACPI_MADT_TRIGGER_MAS
 from __future__ import annotations
 
 import functools
+import operator
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
@@ -54,6 +56,26 @@ def inti_trigger(inti_flags: int) -> int:
 def _layout_struct(layout: tuple[tuple[str, str], ...]) -> struct.Struct:
     """The struct of a LAYOUT (shared by every entry of a type: a table has thousands)."""
     return struct.Struct("<" + "".join(code for _, code in layout))
+
+
+@functools.lru_cache(maxsize=256)
+def _layout_fields(
+    layout: tuple[tuple[str, str], ...],
+) -> tuple[Callable[[Any], tuple[Any, ...]], tuple[tuple[str, str, int | None, int], ...]]:
+    """A LAYOUT's field getter (the values in table order, as a tuple) and, per field, its
+    name, code, and the integer bound or byte count its value must have."""
+    names = [name for name, _ in layout]
+    getter: Callable[[Any], tuple[Any, ...]]
+    if len(names) > 1:
+        getter = operator.attrgetter(*names)
+    else:  # attrgetter of one name gives the value itself, of none cannot be made
+        fields = operator.attrgetter(*names) if names else None
+
+        def getter(entry: Any) -> tuple[Any, ...]:
+            return () if fields is None else (fields(entry),)
+    checks = tuple((name, code, _LIMITS.get(code), 0 if code in _LIMITS else int(code[:-1]))
+                   for name, code in layout)
+    return getter, checks
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,12 +136,12 @@ class MadtEntry:
         return {name: getattr(self, name) for name, _ in self.LAYOUT}
 
     def _check_values(self) -> None:
-        for name, code in self.LAYOUT:
-            value = getattr(self, name)
-            if code in _LIMITS:
-                ok = isinstance(value, int) and 0 <= value < _LIMITS[code]
+        getter, checks = _layout_fields(self.LAYOUT)
+        for value, (name, code, limit, size) in zip(getter(self), checks, strict=True):
+            if limit is not None:
+                ok = isinstance(value, int) and 0 <= value < limit
             else:
-                ok = isinstance(value, bytes) and len(value) == int(code[:-1])
+                ok = isinstance(value, bytes) and len(value) == size
             if not ok:
                 raise MadtError(f"{value!r} does not fit the {code!r} field",
                                 source="<subtable>", offset=self.offset,
@@ -148,5 +170,5 @@ class MadtEntry:
 
     def pack(self) -> bytes:
         """The entry's bytes: header, struct, extra."""
-        body = self._struct().pack(*(getattr(self, name) for name, _ in self.LAYOUT))
+        body = self._struct().pack(*_layout_fields(self.LAYOUT)[0](self))
         return bytes((self.type, self.length)) + body + self.extra
