@@ -238,7 +238,7 @@ class PluginBoundary:
                     raise
                 except (Exception, SystemExit) as exc:
                     raise self.fault(ref, what, exc, cpu=cpu) from None
-                if not _yield_ok(command):
+                if not (type(command) is int and command >= 0) and not _yield_ok(command):
                     raise PluginFault(ref, what, f"yielded {command!r}: a kernel generator yields "
                                       "a delay in ns (an int >= 0), RELAX, SPIN or a Wait", cpu=cpu)
                 value = yield command

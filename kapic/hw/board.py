@@ -72,7 +72,14 @@ class Board:
         if not self._jitter_ppm or not base:
             return base
         span = base * self._jitter_ppm // 1_000_000
-        return base + self._rng.randint(-span, span)
+        # self._rng.randint(-span, span), without its three calls (it is drawn a few times
+        # per AP): CPython's randrange draws k = n.bit_length() bits until one is below n
+        n = 2 * span + 1
+        k = n.bit_length()
+        bits = self._rng.getrandbits(k)
+        while bits >= n:
+            bits = self._rng.getrandbits(k)
+        return base - span + bits
 
     def start_cpu(self, cpu: Cpu, entry: int, mode: str) -> None:
         """Start ``cpu`` executing at ``entry`` (``real`` after SIPI, ``long`` from firmware)."""

@@ -251,11 +251,12 @@ class Engine:
         limit = max_events if max_events is not None else -1
         resume, timeout, step = self._resume, self._timeout, self._step
         while heap and not self._stopped and self.events != limit:
-            t, _seq, fn, arg = heap[0]
+            item = pop(heap)
+            t, _seq, fn, arg = item
             if until is not None and t > until:
+                heapq.heappush(heap, item)  # (time, seq) is unique: it goes back where it was
                 self.now = until
                 return
-            pop(heap)
             if fn is resume:  # the common case, inlined: a process's next step
                 proc = arg[0]
                 if arg[1] != proc._token:
@@ -279,7 +280,8 @@ class Engine:
 
     def _step(self, proc: Process, value: object) -> None:
         proc._token += 1
-        proc.reads = []
+        if proc.reads:  # an empty list is nobody else's (a spin keeps only reads it saw)
+            proc.reads = []
         self.current = proc
         try:
             command = proc.gen.send(value)

@@ -118,3 +118,20 @@ def test_recording_levels_change_what_is_kept_never_the_result(spec: BootSpec) -
 def test_an_unknown_recording_level_is_refused() -> None:
     with pytest.raises(ValueError, match="recording level 'everything'"):
         run_boot(BootSpec(cpus=2), recording="everything")
+
+
+@pytest.mark.parametrize("seed", [0, 7, 12345])
+def test_jitter_draws_are_the_seeded_randint_sequence(seed: int) -> None:
+    """``Board.jittered`` inlines ``random.randint``: the draws stay the ones randint gives
+    for the same seed, for spans whose widths are and are not powers of two."""
+    import random
+
+    machine = build_machine(BootSpec(platform="kvm", cpus=2, seed=seed,
+                                     params={"jitter_ppm": 250_000}))
+    board = machine.board
+    reference = random.Random(seed)
+    for param in ("ap_alive_ns", "ap_online_ns", "bp_online_ns") * 50:
+        base = board.platform.param(param)
+        span = base * 250_000 // 1_000_000
+        assert span > 1
+        assert board.jittered(param) == base + reference.randint(-span, span)
