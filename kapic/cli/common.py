@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kapic.errors import ConfigError, InputError, KapicError, PluginError
-from kapic.report.jsontext import dumps as json_text
+from kapic.report.jsontext import pieces as json_pieces
 from kapic.versions import LATEST, RELEASES, parse_kernel_version
 
 __all__ = [
@@ -164,7 +164,10 @@ def wall_budget(seconds: float | None) -> float | None:
 def print_json(obj: Any) -> None:
     """``obj`` as indented JSON; a long list (a large boot's CPUs, trace, spans, log) on one
     line of its own (:mod:`kapic.report.jsontext`)."""
-    sys.stdout.write(json_text(obj) + "\n")
+    write = sys.stdout.write
+    for piece in json_pieces(obj):  # the whole text is never one string (tens of MB)
+        write(piece)
+    write("\n")
 
 
 def error_json(exc: KapicError) -> dict[str, Any]:

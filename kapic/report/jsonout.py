@@ -105,4 +105,10 @@ def compare_json(results: Sequence[BootResult]) -> dict[str, Any]:
 def dumps(results: Sequence[BootResult]) -> str:
     """The document as indented text with sorted keys (the per-CPU lists of a large machine on
     one line each); config values JSON cannot hold become strings."""
-    return jsontext.dumps(compare_json(results), sort_keys=True, default=str) + "\n"
+    return "".join(text_pieces(results))
+
+
+def text_pieces(results: Sequence[BootResult]) -> list[str]:
+    """The text of :func:`dumps` in pieces, to write one after the other without making the
+    whole text one string (see :func:`kapic.report.jsontext.pieces`)."""
+    return [*jsontext.pieces(compare_json(results), sort_keys=True, default=str), "\n"]

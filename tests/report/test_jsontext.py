@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kapic.report.jsontext import dumps
+from kapic.report.jsontext import CHUNK, dumps, pieces
 
 DOCS: list[Any] = [
     {"a": [1, 2, {"b": None, "c": []}], "z": {}, "y": {"x": "é\n\"q\""}, "n": 1.5, "t": (1, 2)},
@@ -40,3 +40,23 @@ def test_default_turns_what_json_cannot_hold_into_text() -> None:
     assert json.loads(dumps({"k": [Odd()] * 3}, default=str, long=1)) == {"k": ["odd"] * 3}
     with pytest.raises(TypeError):
         dumps({"k": Odd()})
+
+
+@pytest.mark.parametrize("size", [CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7])
+def test_a_list_longer_than_a_chunk_is_the_same_line_as_one_encode(size: int) -> None:
+    items = [{"cpu": i, "state": "online", "t": [i, None]} for i in range(size)]
+    doc = {"cpus": items, "tail": (1, 2)}
+    text = dumps(doc)
+    assert text == ('{\n  "cpus": ' + json.dumps(items)
+                    + ',\n  "tail": [\n    1,\n    2\n  ]\n}')
+    parts = pieces(doc)
+    assert "".join(parts) == text
+    # the long list came in pieces of at most CHUNK items, none of them the whole list
+    assert len(parts) >= 5 + -(-size // CHUNK)
+
+
+def test_nothing_is_returned_in_pieces_when_a_value_cannot_be_encoded() -> None:
+    items: list[Any] = list(range(3 * CHUNK))
+    items[-1] = object()
+    with pytest.raises(TypeError):
+        pieces({"cpus": items})
