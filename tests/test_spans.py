@@ -28,6 +28,16 @@ def test_reads_back_what_was_added_in_order() -> None:
     assert repr(Spans(SOME[:1])) == f"Spans({[SOME[0]]!r})"
 
 
+def test_rows_are_the_spans_as_plain_tuples_after_any_change() -> None:
+    spans = Spans(SOME)
+    del spans[1]
+    spans.insert(0, Span(3, "ap-online", 5, 6, 3))
+    rows = list(spans.rows())
+    assert rows == [tuple(s) for s in spans] and len(rows) == 4
+    assert all(type(row) is tuple for row in rows)
+    assert rows[0] == (3, "ap-online", 5, 6, 3)
+
+
 def test_pickles_with_its_names_and_times() -> None:
     spans = Spans(SOME)
     copy = pickle.loads(pickle.dumps(spans))

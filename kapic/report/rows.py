@@ -21,14 +21,14 @@ result.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Final
 
 from kapic.report.stats import nearest_rank
 from kapic.report.units import format_ns
-from kapic.result import BootResult, Span, method_label
+from kapic.result import BootResult, CpuResult, Spans, method_label
 from kapic.versions import kernel_label
 
 __all__ = [
@@ -140,53 +140,67 @@ class ApSplit:
         return parts[-1][2] if parts else self.kick_ns
 
 
+def _crossings(result: BootResult) -> Iterator[tuple[int, int, int | None, int | None, int | None,
+                                                     bool]]:
+    """``(cpu, kick, start, alive, done, complete)`` of every kicked AP of ``result``, in CPU
+    order: the fields of :class:`ApSplit` (reports read them for every AP of a 65,536-CPU
+    boot)."""
+    kicks: dict[int, int] = {}
+    startups: dict[int, tuple[int, int]] = {}
+    onlined: dict[int, int] = {}
+    # one pass, each span unpacked as the tuple it is; the last one of a kind counts
+    spans = result.spans
+    rows = spans.rows() if isinstance(spans, Spans) else spans
+    for cpu, name, start_ns, end_ns, target in rows:
+        if name == "kick":
+            if cpu == 0:
+                kicks[target] = start_ns
+        elif name == "online":
+            if cpu == 0:
+                onlined[target] = end_ns
+        elif name == "ap-startup" and cpu == target:
+            startups[target] = (start_ns, end_ns)
+    for c in sorted(result.cpus, key=_cpu_number):
+        kick = kicks.get(c.cpu)
+        if kick is None or c.state == "boot-cpu":
+            continue
+        startup = startups.get(c.cpu)
+        start = None if startup is None else startup[0]
+        if c.kick_to_alive_ns is not None:
+            alive: int | None = kick + c.kick_to_alive_ns
+        else:
+            alive = None if startup is None else startup[1]
+        done = onlined.get(c.cpu) if alive is not None else None
+        complete = start is not None and done is not None and c.kick_to_alive_ns is not None
+        yield c.cpu, kick, start, alive, done, complete
+
+
+def _cpu_number(cpu: CpuResult) -> int:
+    return cpu.cpu
+
+
 def ap_splits(result: BootResult) -> list[ApSplit]:
     """Every kicked AP of ``result``, in CPU order, split into its three parts."""
-    kicks: dict[int, int] = {}
-    startups: dict[int, Span] = {}
-    onlined: dict[int, int] = {}
-    for s in result.spans:  # one pass (reading a span makes its tuple); the last one counts
-        name = s.name
-        if name == "kick":
-            if s.cpu == 0:
-                kicks[s.target] = s.start_ns
-        elif name == "online":
-            if s.cpu == 0:
-                onlined[s.target] = s.end_ns
-        elif name == "ap-startup" and s.cpu == s.target:
-            startups[s.target] = s
-    out = []
-    for cpu in sorted(result.cpus, key=lambda c: c.cpu):
-        kick = kicks.get(cpu.cpu)
-        if kick is None or cpu.state == "boot-cpu":
-            continue
-        startup = startups.get(cpu.cpu)
-        start = None if startup is None else startup.start_ns
-        if cpu.kick_to_alive_ns is not None:
-            alive: int | None = kick + cpu.kick_to_alive_ns
-        else:
-            alive = None if startup is None else startup.end_ns
-        done = onlined.get(cpu.cpu) if alive is not None else None
-        complete = None not in (start, done) and cpu.kick_to_alive_ns is not None
-        out.append(ApSplit(cpu.cpu, kick, start, alive, done, complete))
-    return out
+    return [ApSplit(*crossing) for crossing in _crossings(result)]
 
 
 def cost_split(result: BootResult) -> CostSplit:
     """Split each AP's bring-up into wakeup, start-up and waiting, then take the medians over
     the APs that got through all three."""
-    parts: dict[str, list[int]] = {"per_cpu": [], "wakeup": [], "startup": [], "waiting": []}
-    for ap in ap_splits(result):
-        if not ap.complete:
+    per_cpu: list[int] = []
+    wakeup: list[int] = []
+    startup: list[int] = []
+    waiting: list[int] = []
+    for _cpu, kick, start, alive, done, complete in _crossings(result):
+        if not complete:
             continue
-        assert ap.start_ns is not None and ap.alive_ns is not None and ap.done_ns is not None
-        parts["per_cpu"].append(ap.done_ns - ap.kick_ns)
-        parts["wakeup"].append(ap.start_ns - ap.kick_ns)
-        parts["startup"].append(ap.alive_ns - ap.start_ns)
-        parts["waiting"].append(ap.done_ns - ap.alive_ns)
-    median = {k: nearest_rank(v, 50) for k, v in parts.items()}
-    return CostSplit(median["per_cpu"], median["wakeup"], median["startup"], median["waiting"],
-                     len(parts["per_cpu"]))
+        assert start is not None and alive is not None and done is not None
+        per_cpu.append(done - kick)
+        wakeup.append(start - kick)
+        startup.append(alive - start)
+        waiting.append(done - alive)
+    return CostSplit(nearest_rank(per_cpu, 50), nearest_rank(wakeup, 50),
+                     nearest_rank(startup, 50), nearest_rank(waiting, 50), len(per_cpu))
 
 
 def _key(result: BootResult) -> tuple[str, str, str]:
