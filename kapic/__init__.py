@@ -81,7 +81,7 @@ from kapic.versions import (
     parse_kernel_version,
 )
 
-__version__ = "0.3.1"
+__version__ = "0.3.2"
 
 
 def udelay(usecs: int) -> int:
