@@ -138,6 +138,16 @@ def test_write_trace(tmp_path: Path, runs: list[BootResult]) -> None:
     assert json.loads(path.read_text(encoding="utf-8")) == build_trace(runs)
 
 
+def test_write_trace_is_the_compact_json_of_build_trace(tmp_path: Path,
+                                                       runs: list[BootResult]) -> None:
+    """Written row by row, the file is still exactly the one-shot encoding of the document."""
+    path = tmp_path / "t.json"
+    for rows in (runs, runs[:1], []):
+        write_trace(rows, path)
+        assert path.read_text(encoding="utf-8") == json.dumps(
+            build_trace(rows), separators=(",", ":")) + "\n"
+
+
 def test_a_mailbox_sharing_its_kicks_interval_nests_inside_it() -> None:
     spans = [Span(0, "mailbox", 0, 200, 1), Span(0, "kick", 0, 200, 1)]
     assert [s.name for _, s in assign_lanes(spans)] == ["kick", "mailbox"]
