@@ -167,11 +167,12 @@ class Spans(MutableSequence[Span]):
         self._names, self._index = fresh._names, fresh._index
 
     def __iter__(self) -> Iterator[Span]:
-        # all in C (reports read every span of a 65,536-CPU boot): the stored values, each
-        # row made a Span by tuple.__new__ (what Span(...) makes, without its Python __new__)
+        # A generator, as a list-like's iterator was (the arrays are read at the first next());
+        # the rows are made in C: zipped from the arrays, each a Span by tuple.__new__ (what
+        # Span(...) makes, without its Python __new__).
         cpu, name, start, end, target = self._columns()
         rows = zip(cpu, map(self._names.__getitem__, name), start, end, target, strict=True)
-        return map(functools.partial(tuple.__new__, Span), rows)
+        yield from map(functools.partial(tuple.__new__, Span), rows)
 
     def rows(self) -> Iterator[tuple[int, str, int, int, int]]:
         """The spans as plain ``(cpu, name, start_ns, end_ns, target)`` tuples, in order: for

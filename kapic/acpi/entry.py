@@ -61,9 +61,9 @@ def _layout_struct(layout: tuple[tuple[str, str], ...]) -> struct.Struct:
 @functools.lru_cache(maxsize=256)
 def _layout_fields(
     layout: tuple[tuple[str, str], ...],
-) -> tuple[Callable[[Any], tuple[Any, ...]], tuple[tuple[str, str, int | None, int], ...]]:
+) -> tuple[Callable[[Any], tuple[Any, ...]], tuple[tuple[str, str, int | None], ...]]:
     """A LAYOUT's field getter (the values in table order, as a tuple) and, per field, its
-    name, code, and the integer bound or byte count its value must have."""
+    name, code, and the bound of an integer code (None for a byte string)."""
     names = [name for name, _ in layout]
     getter: Callable[[Any], tuple[Any, ...]]
     if len(names) > 1:
@@ -73,8 +73,7 @@ def _layout_fields(
 
         def getter(entry: Any) -> tuple[Any, ...]:
             return () if fields is None else (fields(entry),)
-    checks = tuple((name, code, _LIMITS.get(code), 0 if code in _LIMITS else int(code[:-1]))
-                   for name, code in layout)
+    checks = tuple((name, code, _LIMITS.get(code)) for name, code in layout)
     return getter, checks
 
 
@@ -137,11 +136,11 @@ class MadtEntry:
 
     def _check_values(self) -> None:
         getter, checks = _layout_fields(self.LAYOUT)
-        for value, (name, code, limit, size) in zip(getter(self), checks, strict=True):
+        for value, (name, code, limit) in zip(getter(self), checks, strict=True):
             if limit is not None:
                 ok = isinstance(value, int) and 0 <= value < limit
             else:
-                ok = isinstance(value, bytes) and len(value) == size
+                ok = isinstance(value, bytes) and len(value) == int(code[:-1])
             if not ok:
                 raise MadtError(f"{value!r} does not fit the {code!r} field",
                                 source="<subtable>", offset=self.offset,

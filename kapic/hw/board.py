@@ -75,6 +75,8 @@ class Board:
         # self._rng.randint(-span, span), without its three calls (it is drawn a few times
         # per AP): CPython's randrange draws k = n.bit_length() bits until one is below n
         n = 2 * span + 1
+        if n <= 0:  # as randint says of a negative jitter or parameter
+            raise ValueError(f"jitter of {param}: empty range ({-span}, {span})")
         k = n.bit_length()
         bits = self._rng.getrandbits(k)
         while bits >= n:

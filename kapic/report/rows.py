@@ -150,7 +150,8 @@ def _crossings(result: BootResult) -> Iterator[tuple[int, int, int | None, int |
     onlined: dict[int, int] = {}
     # one pass, each span unpacked as the tuple it is; the last one of a kind counts
     spans = result.spans
-    rows = spans.rows() if isinstance(spans, Spans) else spans
+    rows = spans.rows() if isinstance(spans, Spans) else (
+        (s.cpu, s.name, s.start_ns, s.end_ns, s.target) for s in spans)  # any span-like
     for cpu, name, start_ns, end_ns, target in rows:
         if name == "kick":
             if cpu == 0:

@@ -217,3 +217,25 @@ def test_rows_under_the_same_seeds_are_compared_seed_by_seed(make_run: MakeRun) 
     # under other seeds the runs cannot be paired: only the ranges count, and they overlap
     (row_c,) = group_rows([dataclasses.replace(r, seed=r.seed + 10) for r in b])
     assert not row_a.differs(row_c, "startup")
+
+
+def test_cost_split_reads_spans_of_any_kind_alike() -> None:
+    """A result's spans as ``Spans``, a list of ``Span`` or of span-like objects with the same
+    attributes (a user's own records) give the same split."""
+    from kapic import BootSpec, Spans, run_boot
+
+    @dataclasses.dataclass
+    class SpanLike:
+        cpu: int
+        name: str
+        start_ns: int
+        end_ns: int
+        target: int
+
+    result = run_boot(BootSpec(platform="kvm", cpus=5))
+    assert isinstance(result.spans, Spans)
+    split = cost_split(result)
+    assert split.aps == 4 and split.per_cpu is not None
+    assert cost_split(dataclasses.replace(result, spans=list(result.spans))) == split
+    assert cost_split(dataclasses.replace(
+        result, spans=[SpanLike(*s) for s in result.spans])) == split  # type: ignore[misc]

@@ -127,7 +127,7 @@ def test_jitter_draws_are_the_seeded_randint_sequence(seed: int) -> None:
     import random
 
     machine = build_machine(BootSpec(platform="kvm", cpus=2, seed=seed,
-                                     params={"jitter_ppm": 250_000}))
+                                     params={"jitter_ppm": "250000"}))
     board = machine.board
     reference = random.Random(seed)
     for param in ("ap_alive_ns", "ap_online_ns", "bp_online_ns") * 50:
@@ -135,3 +135,17 @@ def test_jitter_draws_are_the_seeded_randint_sequence(seed: int) -> None:
         span = base * 250_000 // 1_000_000
         assert span > 1
         assert board.jittered(param) == base + reference.randint(-span, span)
+
+
+def test_a_negative_jitter_range_is_refused_as_randint_refused_it() -> None:
+    """A platform built without the checks (negative ``jitter_ppm``) gets an error, not an
+    endless draw."""
+    import random
+    import types
+
+    from kapic.hw.board import Board
+
+    board: Any = types.SimpleNamespace(_jitter_ppm=-10_000, _rng=random.Random(0),
+                                       platform=types.SimpleNamespace(param=lambda _n: 900_000))
+    with pytest.raises(ValueError, match="empty range"):
+        Board.jittered(board, "ap_alive_ns")
