@@ -30,7 +30,7 @@ from typing import Any, Final
 from kapic.report import jsontext
 from kapic.report.rows import Row, group_rows
 from kapic.report.stats import run_stats
-from kapic.report.verdict import verdict_statements
+from kapic.report.verdict import row_statements
 from kapic.result import BootResult
 
 __all__ = ["SCHEMA_VERSION", "compare_json", "dumps", "row_json", "run_json"]
@@ -92,12 +92,16 @@ def row_json(row: Row) -> dict[str, Any]:
     return out
 
 
-def compare_json(results: Sequence[BootResult]) -> dict[str, Any]:
-    """The whole ``--json`` document."""
+def compare_json(results: Sequence[BootResult], *,
+                 rows: Sequence[Row] | None = None) -> dict[str, Any]:
+    """The whole ``--json`` document. ``rows``: :func:`~kapic.report.rows.group_rows` of
+    ``results`` when the caller has them already (each run's cost split is made once)."""
+    if rows is None:
+        rows = group_rows(results)
     return {
         "schema_version": SCHEMA_VERSION,
-        "rows": [row_json(row) for row in group_rows(results)],
-        "verdict": [s.to_json() for s in verdict_statements(results)],
+        "rows": [row_json(row) for row in rows],
+        "verdict": [s.to_json() for s in row_statements(rows)],
         "runs": [run_json(r) for r in results],
     }
 
@@ -108,7 +112,9 @@ def dumps(results: Sequence[BootResult]) -> str:
     return "".join(text_pieces(results))
 
 
-def text_pieces(results: Sequence[BootResult]) -> list[str]:
+def text_pieces(results: Sequence[BootResult], *,
+                rows: Sequence[Row] | None = None) -> list[str]:
     """The text of :func:`dumps` in pieces, to write one after the other without making the
     whole text one string (see :func:`kapic.report.jsontext.pieces`)."""
-    return [*jsontext.pieces(compare_json(results), sort_keys=True, default=str), "\n"]
+    return [*jsontext.pieces(compare_json(results, rows=rows), sort_keys=True, default=str),
+            "\n"]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from kapic.report.rows import Row, group_rows
 from kapic.report.stats import run_stats
-from kapic.report.verdict import verdict_lines
+from kapic.report.verdict import row_statements
 from kapic.result import BootResult
 
 __all__ = [
@@ -125,7 +125,10 @@ def _modes(rows: Sequence[Row]) -> str:
 def render_table(results: Sequence[BootResult]) -> str:
     """The table alone (one row per asked method, platform and kernel), why each row has its
     MODE, and the legend."""
-    rows = group_rows(results)
+    return _render_table(results, group_rows(results))
+
+
+def _render_table(results: Sequence[BootResult], rows: Sequence[Row]) -> str:
     table = format_table(HEADER, [table_row(r) for r in rows], _NUMERIC)
     modes = _modes(rows)
     faults = list(dict.fromkeys(f for r in results for f in (r.spec or {}).get("faults", [])))
@@ -135,7 +138,12 @@ def render_table(results: Sequence[BootResult]) -> str:
     return f"{table}\n\n{modes + chr(10) * 2 if modes else ''}{textwrap.fill(_LEGEND, 100)}"
 
 
-def render_compare(results: Sequence[BootResult]) -> str:
-    """The table followed by the verdict lines, as ``kapic compare`` prints it."""
-    verdict = "\n".join(f"* {line}" for line in verdict_lines(results))
-    return f"{render_table(results)}\n\nVerdict:\n{verdict}\n" if verdict else render_table(results) + "\n"
+def render_compare(results: Sequence[BootResult], *, rows: Sequence[Row] | None = None) -> str:
+    """The table followed by the verdict lines, as ``kapic compare`` prints it. ``rows``:
+    :func:`~kapic.report.rows.group_rows` of ``results`` when the caller has them already
+    (each AP of each run is split into its parts once, for the table and the verdict)."""
+    if rows is None:
+        rows = group_rows(results)
+    verdict = "\n".join(f"* {s.text}" for s in row_statements(rows))
+    table = _render_table(results, rows)
+    return f"{table}\n\nVerdict:\n{verdict}\n" if verdict else table + "\n"

@@ -183,7 +183,13 @@ def verdict_statements(results: Sequence[BootResult]) -> list[Statement]:
     reliance on the hypervisor and failures, in that order."""
     if not results:
         return []
-    rows = group_rows(results)
+    return row_statements(group_rows(results))
+
+
+def row_statements(rows: Sequence[Row]) -> list[Statement]:
+    """:func:`verdict_statements` of rows already grouped (their cost splits are made once)."""
+    if not rows:
+        return []
     compared = [r for r in rows if r.outcome == "ok" and r.ran_as_asked]
     out: list[Statement] = []
     if not compared:
