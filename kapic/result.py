@@ -280,6 +280,22 @@ class BootResult:
         """CPUs online at the end, the boot CPU included."""
         return sum(1 for c in self.cpus if c.state in ("online", "boot-cpu"))
 
+    def cpus_json(self) -> list[dict[str, Any]]:
+        """The ``cpus`` list of :meth:`to_json`: one object per CPU, in order."""
+        return [
+            {
+                "cpu": c.cpu,
+                "apic_id": c.apic_id,
+                "state": c.state,
+                "wakeup_handler": c.wakeup_handler,
+                "kick_to_alive_ns": c.kick_to_alive_ns,
+                "kick_start_ns": c.kick_start_ns,
+                "online_ns": c.online_ns,
+                "error": c.error,
+            }
+            for c in self.cpus
+        ]
+
     def to_json(self) -> dict[str, Any]:
         """The ``kapic boot --json`` object (``schema_version`` 1); ``plugin_error`` is there
         only for a ``plugin-error`` result."""
@@ -300,23 +316,12 @@ class BootResult:
             "trust": list(self.trust),
             "reasons": list(self.reasons),
             "config": dict(self.config),
-            "cpus": [
-                {
-                    "cpu": c.cpu,
-                    "apic_id": c.apic_id,
-                    "state": c.state,
-                    "wakeup_handler": c.wakeup_handler,
-                    "kick_to_alive_ns": c.kick_to_alive_ns,
-                    "kick_start_ns": c.kick_start_ns,
-                    "online_ns": c.online_ns,
-                    "error": c.error,
-                }
-                for c in self.cpus
-            ],
+            "cpus": self.cpus_json(),
             "log": list(self.log),
             "recording": self.recording,
             "trace": [[e.t_ns, e.cpu, e.kind, e.detail] for e in self.trace],
-            "spans": [[s.cpu, s.name, s.start_ns, s.end_ns, s.target] for s in self.spans],
+            "spans": [[s.cpu, s.name, s.start_ns, s.end_ns, s.target] for s in self.spans]
+            if not isinstance(self.spans, Spans) else list(map(list, self.spans.rows())),
             "events": self.events,
             "wall_seconds": self.wall_seconds,
         }
