@@ -149,3 +149,18 @@ def test_a_negative_jitter_range_is_refused_as_randint_refused_it() -> None:
                                        platform=types.SimpleNamespace(param=lambda _n: 900_000))
     with pytest.raises(ValueError, match="empty range"):
         Board.jittered(board, "ap_alive_ns")
+
+
+def test_a_finished_boot_leaves_no_machine_behind() -> None:
+    """run_boot frees its machine (a web of reference cycles) before it returns, without a
+    full collection: no CPU object of it is left, even as garbage waiting for the collector."""
+    import gc
+
+    from kapic.hw.cpu import Cpu
+    from kapic.kernel.kernel import KernelCpu
+
+    gc.collect()
+    result = run_boot(BootSpec(platform="kvm", cpus=64), recording="spans")
+    assert result.cpus_online == 64
+    left = [o for o in gc.get_objects() if type(o) in (Cpu, KernelCpu)]
+    assert left == []
