@@ -304,3 +304,14 @@ def group_rows(results: Sequence[BootResult]) -> list[Row]:
         else:
             rows.append([result])
     return [Row(tuple(runs)) for runs in rows]
+
+
+def check_rows(results: Sequence[BootResult], rows: Sequence[Row]) -> Sequence[Row]:
+    """``rows`` when they hold exactly the runs of ``results``, in order (as
+    :func:`group_rows` makes them), for a caller that passes rows it grouped already; a
+    ``ValueError`` otherwise: rows of other runs would give a table and a verdict of runs the
+    caller did not ask about."""
+    runs = [run for row in rows for run in row.runs]
+    if len(runs) != len(results) or any(a is not b for a, b in zip(runs, results, strict=True)):
+        raise ValueError("rows must be group_rows(results): they hold other runs")
+    return rows

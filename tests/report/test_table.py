@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+import pytest
+
 from kapic.report.rows import Spread, cost_split, group_rows
 from kapic.report.table import (
     HEADER,
@@ -239,3 +241,21 @@ def test_cost_split_reads_spans_of_any_kind_alike() -> None:
     assert cost_split(dataclasses.replace(result, spans=list(result.spans))) == split
     assert cost_split(dataclasses.replace(
         result, spans=[SpanLike(*s) for s in result.spans])) == split  # type: ignore[misc]
+
+
+def test_rows_given_to_the_report_must_be_those_of_its_runs() -> None:
+    from kapic import BootSpec, run_boot
+    from kapic.report.jsonout import compare_json
+    from kapic.report.table import render_compare
+
+    kvm = [run_boot(BootSpec(platform="kvm", cpus=4))]
+    tdx = [run_boot(BootSpec(platform="tdx", cpus=4))]
+    both = kvm + tdx
+    assert render_compare(both, rows=group_rows(both)) == render_compare(both)
+    assert compare_json(both, rows=group_rows(both))["rows"] == compare_json(both)["rows"]
+    for results, rows in ((kvm, group_rows(tdx)), (both, group_rows(kvm)),
+                          (kvm, group_rows([run_boot(BootSpec(platform="kvm", cpus=4))]))):
+        with pytest.raises(ValueError, match="group_rows"):
+            render_compare(results, rows=rows)
+        with pytest.raises(ValueError, match="group_rows"):
+            compare_json(results, rows=rows)
