@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, overload
 
 __all__ = ["BootResult", "CpuResult", "Span", "Spans", "TraceEvent", "method_label",
-           "state_summary"]
+           "span_rows", "state_summary"]
 
 ResultKind = Literal["ok", "cpu-failed", "hung", "invalid-input", "plugin-error", "not-applicable"]
 #: ``kicked``: woken, but the boot ended (hung) before the kernel brought it online
@@ -168,11 +168,9 @@ class Spans(MutableSequence[Span]):
 
     def __iter__(self) -> Iterator[Span]:
         # A generator, as a list-like's iterator was (the arrays are read at the first next());
-        # the rows are made in C: zipped from the arrays, each a Span by tuple.__new__ (what
-        # Span(...) makes, without its Python __new__).
-        cpu, name, start, end, target = self._columns()
-        rows = zip(cpu, map(self._names.__getitem__, name), start, end, target, strict=True)
-        yield from map(functools.partial(tuple.__new__, Span), rows)
+        # each row made a Span in C by tuple.__new__ (what Span(...) makes, without its
+        # Python __new__).
+        yield from map(functools.partial(tuple.__new__, Span), self.rows())
 
     def rows(self) -> Iterator[tuple[int, str, int, int, int]]:
         """The spans as plain ``(cpu, name, start_ns, end_ns, target)`` tuples, in order: for
@@ -320,8 +318,7 @@ class BootResult:
             "log": list(self.log),
             "recording": self.recording,
             "trace": [[e.t_ns, e.cpu, e.kind, e.detail] for e in self.trace],
-            "spans": [[s.cpu, s.name, s.start_ns, s.end_ns, s.target] for s in self.spans]
-            if not isinstance(self.spans, Spans) else list(map(list, self.spans.rows())),
+            "spans": list(map(list, span_rows(self.spans))),
             "events": self.events,
             "wall_seconds": self.wall_seconds,
         }
@@ -330,6 +327,14 @@ class BootResult:
         if self.spec is not None:
             out["spec"] = dict(self.spec)
         return out
+
+
+def span_rows(spans: Iterable[Span]) -> Iterator[tuple[int, str, int, int, int]]:
+    """Any spans (a :class:`Spans`, a list of :class:`Span` or of objects with the same
+    attributes) as plain ``(cpu, name, start_ns, end_ns, target)`` tuples, in order."""
+    if isinstance(spans, Spans):
+        return spans.rows()
+    return ((s.cpu, s.name, s.start_ns, s.end_ns, s.target) for s in spans)
 
 
 def state_summary(result: BootResult) -> str:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from kapic.report import jsontext
-from kapic.report.rows import Row, check_rows, group_rows
+from kapic.report.rows import Row, rows_of
 from kapic.report.stats import run_stats
 from kapic.report.verdict import row_statements
 from kapic.result import BootResult
@@ -96,7 +96,7 @@ def compare_json(results: Sequence[BootResult], *,
                  rows: Sequence[Row] | None = None) -> dict[str, Any]:
     """The whole ``--json`` document. ``rows``: :func:`~kapic.report.rows.group_rows` of
     ``results`` when the caller has them already (each run's cost split is made once)."""
-    rows = group_rows(results) if rows is None else check_rows(results, rows)
+    rows = rows_of(results, rows)
     return {
         "schema_version": SCHEMA_VERSION,
         "rows": [row_json(row) for row in rows],

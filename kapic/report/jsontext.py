@@ -59,7 +59,7 @@ def _write(obj: Any, depth: int, flat: Callable[[Any], str], sort_keys: bool, lo
     elif isinstance(obj, (list, tuple)) and len(obj) > CHUNK:
         # one line, as flat(obj) writes it ("[a, b, ...]"), CHUNK items per piece
         for start in range(0, len(obj), CHUNK):
-            text = flat(list(obj[start : start + CHUNK]))
+            text = flat(obj[start : start + CHUNK])
             parts.append(("[" if start == 0 else ", ") + text[1:-1])
         parts.append("]")
     else:

@@ -28,7 +28,7 @@ from typing import Final
 
 from kapic.report.stats import nearest_rank
 from kapic.report.units import format_ns
-from kapic.result import BootResult, CpuResult, Spans, method_label
+from kapic.result import BootResult, CpuResult, method_label, span_rows
 from kapic.versions import kernel_label
 
 __all__ = [
@@ -149,10 +149,7 @@ def _crossings(result: BootResult) -> Iterator[tuple[int, int, int | None, int |
     startups: dict[int, tuple[int, int]] = {}
     onlined: dict[int, int] = {}
     # one pass, each span unpacked as the tuple it is; the last one of a kind counts
-    spans = result.spans
-    rows = spans.rows() if isinstance(spans, Spans) else (
-        (s.cpu, s.name, s.start_ns, s.end_ns, s.target) for s in spans)  # any span-like
-    for cpu, name, start_ns, end_ns, target in rows:
+    for cpu, name, start_ns, end_ns, target in span_rows(result.spans):
         if name == "kick":
             if cpu == 0:
                 kicks[target] = start_ns
@@ -306,11 +303,12 @@ def group_rows(results: Sequence[BootResult]) -> list[Row]:
     return [Row(tuple(runs)) for runs in rows]
 
 
-def check_rows(results: Sequence[BootResult], rows: Sequence[Row]) -> Sequence[Row]:
-    """``rows`` when they hold exactly the runs of ``results``, in order (as
-    :func:`group_rows` makes them), for a caller that passes rows it grouped already; a
-    ``ValueError`` otherwise: rows of other runs would give a table and a verdict of runs the
-    caller did not ask about."""
+def rows_of(results: Sequence[BootResult], rows: Sequence[Row] | None) -> Sequence[Row]:
+    """:func:`group_rows` of ``results``, or ``rows`` when a caller grouped them already and
+    they hold exactly the runs of ``results``, in order; a ``ValueError`` otherwise: rows of
+    other runs would give a table and a verdict of runs the caller did not ask about."""
+    if rows is None:
+        return group_rows(results)
     runs = [run for row in rows for run in row.runs]
     if len(runs) != len(results) or any(a is not b for a, b in zip(runs, results, strict=True)):
         raise ValueError("rows must be group_rows(results): they hold other runs")

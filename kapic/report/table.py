@@ -6,7 +6,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 
-from kapic.report.rows import Row, check_rows, group_rows
+from kapic.report.rows import Row, group_rows, rows_of
 from kapic.report.stats import run_stats
 from kapic.report.verdict import row_statements
 from kapic.result import BootResult
@@ -142,7 +142,7 @@ def render_compare(results: Sequence[BootResult], *, rows: Sequence[Row] | None 
     """The table followed by the verdict lines, as ``kapic compare`` prints it. ``rows``:
     :func:`~kapic.report.rows.group_rows` of ``results`` when the caller has them already
     (each AP of each run is split into its parts once, for the table and the verdict)."""
-    rows = group_rows(results) if rows is None else check_rows(results, rows)
+    rows = rows_of(results, rows)
     verdict = "\n".join(f"* {s.text}" for s in row_statements(rows))
     table = _render_table(results, rows)
     return f"{table}\n\nVerdict:\n{verdict}\n" if verdict else table + "\n"

@@ -199,12 +199,13 @@ def write_trace(rows: Sequence[Row | BootResult], path: str | Path) -> None:
     The same text as ``json.dumps(build_trace(rows), separators=(",", ":"))``, made one row at
     a time, so that only one row's event objects exist at once (at 8,192 CPUs a row has about
     100,000); all of it is encoded before the file is opened."""
-    pieces = [json.dumps(_run_events(index + 1, row), separators=(",", ":"))[1:-1]
-              for index, row in enumerate(as_rows(rows))]
+    encoded = (json.dumps(_run_events(index + 1, row), separators=(",", ":"))[1:-1]
+               for index, row in enumerate(as_rows(rows)))
+    pieces = [piece for piece in encoded if piece]  # a row without events adds nothing
     with Path(path).open("w", encoding="utf-8") as out:
         out.write('{"traceEvents":[')
         for n, piece in enumerate(pieces):
-            if n and piece:
+            if n:
                 out.write(",")
             out.write(piece)
         out.write('],"displayTimeUnit":"ns"}\n')

@@ -181,8 +181,6 @@ def _problems(rows: Sequence[Row]) -> list[Statement]:
 def verdict_statements(results: Sequence[BootResult]) -> list[Statement]:
     """The verdict on the runs, grouped into rows: wakeup costs, whole bring-up, start-up,
     reliance on the hypervisor and failures, in that order."""
-    if not results:
-        return []
     return row_statements(group_rows(results))
 
 
